@@ -1,0 +1,1 @@
+"""Alembic migrations of the ZPD database (generated from ``service.db.models``)."""

@@ -1,0 +1,137 @@
+"""The app factory: ``create_app(settings)`` builds the FastAPI application."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service import __version__
+from service.api.routes import health, runs
+from service.db.engine import create_db_engine
+from service.db.schema import ensure_schema
+from service.db.transaction import Database
+from service.errors import PayloadTooLarge, Unavailable, ZPDError
+from service.events import EventBus, LocalEventBus
+from service.settings import Settings, get_settings
+
+log = logging.getLogger("zpd")
+
+_HTTP_CODES = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+
+
+def create_app(settings: Settings | None = None, events: EventBus | None = None) -> FastAPI:
+    """Build the service for ``settings`` (default: from ``ZPD_*`` environment variables).
+
+    The database schema is checked here, so a stale schema stops the service before it
+    listens (see :func:`service.db.schema.ensure_schema`).
+
+    Raises:
+        service.db.schema.SchemaError: the schema is not at this version's revision.
+    """
+    settings = settings or get_settings()
+    engine = create_db_engine(settings)
+    ensure_schema(engine, settings.database_url, settings.auto_migrate)
+    db = Database(engine)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await app.state.events.aclose()
+        db.dispose()
+
+    app = FastAPI(
+        title="ZPD",
+        version=__version__,
+        summary="Curriculum as a service for LLM reinforcement learning (SEC).",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.events = events or LocalEventBus()
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    _install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(runs.router)
+    return app
+
+
+def _error(status: int, code: str, message: str, detail: Any = None) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "detail": jsonable_encoder(detail)}}
+    return JSONResponse(body, status_code=status)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ZPDError)
+    async def _zpd_error(_request: Request, exc: ZPDError) -> JSONResponse:
+        response = _error(exc.status_code, exc.code, exc.message, exc.detail)
+        if isinstance(exc, Unavailable):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
+            for e in exc.errors()
+        ]
+        first = problems[0] if problems else {"loc": [], "msg": "invalid", "type": None}
+        if first["type"] == "json_invalid":
+            message = "the request body is not valid JSON"
+        else:
+            where = ".".join(str(p) for p in first["loc"] if p != "body") or "body"
+            message = f"invalid request: {where}: {first['msg']}"
+        return _error(422, "invalid_request", message, problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        return _error(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _bug(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return _error(500, "internal", "internal error (a bug in ZPD; please report it)")
+
+
+class BodySizeLimit:
+    """Answer 413 to a request body over ``max_bytes`` (declared or streamed)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._reject(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise PayloadTooLarge(self._message())
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+    def _message(self) -> str:
+        return f"request body over {self.max_bytes} bytes (ZPD_MAX_BODY_BYTES)"
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = _error(413, PayloadTooLarge.code, self._message())
+        await response(scope, receive, send)

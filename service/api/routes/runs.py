@@ -1,0 +1,88 @@
+"""/v1/runs routes: parse, call one domain function, shape the answer."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Response, status
+
+from service.api.deps import DbDep, EventsDep, SettingsDep
+from service.domain import history as history_domain
+from service.domain import runs as domain
+from service.schemas import (
+    CreateRunRequest,
+    ErrorOut,
+    HistoryOut,
+    ReportOut,
+    ReportRequest,
+    RunList,
+    RunOut,
+    SampleOut,
+    SampleRequest,
+)
+
+ERRORS = {
+    404: {"model": ErrorOut, "description": "Unknown run"},
+    409: {"model": ErrorOut, "description": "Conflicts with stored state"},
+    422: {"model": ErrorOut, "description": "Invalid request"},
+    503: {"model": ErrorOut, "description": "Database unavailable; retry"},
+}
+
+router = APIRouter(prefix="/v1/runs", tags=["runs"], responses=ERRORS)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=RunOut)
+def create_run(body: CreateRunRequest, db: DbDep, settings: SettingsDep) -> RunOut:
+    """Create a run: its arms, strategy (``{"name": "sec", "alpha": 0.5, ...}``) and seed."""
+    return domain.create_run(db, body, settings)
+
+
+@router.get("", response_model=RunList)
+def list_runs(db: DbDep) -> RunList:
+    """All runs, newest first."""
+    return domain.list_runs(db)
+
+
+@router.get("/{run_id}", response_model=RunOut)
+def get_run(run_id: str, db: DbDep) -> RunOut:
+    """One run: per arm its value q, sampling probability and counters."""
+    return domain.get_run(db, run_id)
+
+
+@router.post("/{run_id}/sample", response_model=SampleOut)
+def sample(
+    run_id: str, body: SampleRequest, db: DbDep, settings: SettingsDep, events: EventsDep
+) -> SampleOut:
+    """Draw ``batch_size`` problems to train on next."""
+    answer = domain.sample(db, run_id, body, settings)
+    events.publish(run_id, {"type": "sample", "sample_id": answer.sample_id, "step": answer.step})
+    return answer
+
+
+@router.post("/{run_id}/report", response_model=ReportOut)
+def report(
+    run_id: str,
+    body: ReportRequest,
+    response: Response,
+    db: DbDep,
+    settings: SettingsDep,
+    events: EventsDep,
+) -> ReportOut:
+    """Apply one training step's rewards (or advantages); idempotent on ``report_id``."""
+    answer, repeated = domain.report(db, run_id, body, settings)
+    if repeated:
+        response.headers["Idempotent-Replayed"] = "true"
+    else:
+        events.publish(run_id, {"type": "report", **answer.model_dump()})
+    return answer
+
+
+@router.get("/{run_id}/history", response_model=HistoryOut)
+def history(
+    run_id: str,
+    db: DbDep,
+    since_step: int = Query(0, ge=0, description="Only steps after this one."),
+    max_points: int = Query(
+        2000, ge=1, le=history_domain.MAX_POINTS_LIMIT, description="Downsample to at most this."
+    ),
+) -> HistoryOut:
+    """Per step: arm values, probabilities, rewards and counts (downsampled)."""
+    return history_domain.history(db, run_id, since_step=since_step, max_points=max_points)

@@ -1,0 +1,152 @@
+"""The ``zpd`` command line.
+
+    zpd serve [--host H] [--port P]   run the service (SQLite ./zpd.db unless ZPD_DATABASE_URL)
+    zpd migrate [--revision R]        upgrade (or downgrade) the database schema
+    zpd replay RUN_ID [--write]       rebuild a run's state from its stored reports
+
+More commands come from installed packages through the ``zpd.commands`` entry-point
+group (e.g. ``zpd simulate`` from ``trainer_client``): each entry point is a function
+``register_command(subparsers)`` that adds its subparser and sets ``func``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
+
+from service import __version__
+from service.settings import Settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from service.db.engine import create_db_engine
+    from service.db.schema import SchemaError, ensure_schema
+
+    settings = Settings()
+    engine = create_db_engine(settings)
+    try:
+        ensure_schema(engine, settings.database_url, settings.auto_migrate)
+    except SchemaError as exc:
+        print(f"zpd serve: {exc.message}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    print(f"zpd: serving on http://{args.host}:{args.port} (database: {_safe_url(settings)})")
+    print(f"zpd: API docs at http://{args.host}:{args.port}/docs", flush=True)
+    uvicorn.run(
+        "service.api.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        access_log=args.access_log,
+    )
+    return 0
+
+
+def _safe_url(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.database_url).render_as_string(hide_password=True)
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from alembic import command
+
+    from service.db.schema import alembic_config
+
+    settings = Settings()
+    config = alembic_config(settings.database_url)
+    if args.revision.startswith("-") or args.downgrade:
+        command.downgrade(config, args.revision)
+    else:
+        command.upgrade(config, args.revision)
+    print(f"zpd migrate: {_safe_url(settings)} is at {args.revision}")
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from service.db.engine import create_db_engine
+    from service.db.schema import SchemaError, ensure_schema
+    from service.db.transaction import Database
+    from service.domain.replay import replay_run
+    from service.errors import ZPDError
+
+    settings = Settings()
+    engine = create_db_engine(settings)
+    try:
+        ensure_schema(engine, settings.database_url, auto_migrate=False)
+        result = replay_run(Database(engine), args.run_id, write=args.write)
+    except (SchemaError, ZPDError) as exc:
+        print(f"zpd replay: {exc.message}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    print(f"run {result.run_id}: replayed {result.reports} reports and {result.samples} samples")
+    if result.matches:
+        print("stored state matches the replay exactly")
+        return 0
+    for difference in result.differences:
+        print(f"  differs: {difference}")
+    if args.write:
+        print("stored state rewritten from the replay")
+        return 0
+    print("run again with --write to store the replayed state")
+    return 1
+
+
+def _unavailable(name: str, exc: ImportError) -> Callable[[argparse.Namespace], int]:
+    def explain(_args: argparse.Namespace) -> int:
+        print(f"zpd {name}: not available here ({exc}); install its extra", file=sys.stderr)
+        return 2
+
+    return explain
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zpd", description="ZPD: curriculum as a service.")
+    parser.add_argument("--version", action="version", version=f"zpd {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
+    serve.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=False)
+    serve.set_defaults(func=_serve)
+
+    migrate = sub.add_parser("migrate", help="upgrade the database schema (ZPD_DATABASE_URL)")
+    migrate.add_argument("--revision", default="head", help="target revision (default head)")
+    migrate.add_argument("--downgrade", action="store_true", help="downgrade to --revision")
+    migrate.set_defaults(func=_migrate)
+
+    replay = sub.add_parser("replay", help="rebuild a run's state from its stored reports")
+    replay.add_argument("run_id")
+    replay.add_argument("--write", action="store_true", help="store the rebuilt state")
+    replay.set_defaults(func=_replay)
+
+    for entry in entry_points(group="zpd.commands"):
+        try:
+            register = entry.load()
+        except ImportError as exc:  # an optional extra that is not installed
+            missing = sub.add_parser(entry.name, help=f"(unavailable: {exc})")
+            missing.set_defaults(func=_unavailable(entry.name, exc))
+            continue
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``zpd`` command."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

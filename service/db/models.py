@@ -1,0 +1,117 @@
+"""SQLAlchemy 2 models. Reports are append-only; run and arm rows are derived state."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Run(Base):
+    """A training run's curriculum: its strategy, seed and derived state."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    strategy_name: Mapped[str] = mapped_column(String(64))
+    strategy_options: Mapped[dict[str, Any]] = mapped_column(JSON)
+    strategy_state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    seed: Mapped[int] = mapped_column(BigInteger)
+    step: Mapped[int] = mapped_column(BigInteger, default=0)
+    samples: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    arms: Mapped[list[Arm]] = relationship(
+        back_populates="run", order_by="Arm.position", cascade="all, delete-orphan"
+    )
+
+
+class Arm(Base):
+    """One category of a run, with counters derived from samples and reports."""
+
+    __tablename__ = "arms"
+    __table_args__ = (
+        UniqueConstraint("run_id", "position", name="uq_arms_run_position"),
+        UniqueConstraint("run_id", "name", name="uq_arms_run_name"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200))
+    size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    tags: Mapped[dict[str, Any]] = mapped_column(JSON)
+    times_sampled: Mapped[int] = mapped_column(BigInteger, default=0)
+    times_reported: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_reward: Mapped[float | None] = mapped_column(Float, nullable=True)
+    outcome_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    outcome_count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    run: Mapped[Run] = relationship(back_populates="arms")
+
+
+class Sample(Base):
+    """One answered /sample call, stored so a retry with its sample_id answers the same."""
+
+    __tablename__ = "samples"
+    __table_args__ = (
+        UniqueConstraint("run_id", "sample_id", name="uq_samples_run_sample_id"),
+        UniqueConstraint("run_id", "seq", name="uq_samples_run_seq"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    sample_id: Mapped[str] = mapped_column(String(128))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    step: Mapped[int] = mapped_column(BigInteger)
+    probabilities: Mapped[list[Any]] = mapped_column(JSON)
+    arm_positions: Mapped[list[Any]] = mapped_column(JSON)
+    indices: Mapped[list[Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Report(Base):
+    """One accepted /report, append-only. ``seq`` is the step it closed (1-based)."""
+
+    __tablename__ = "reports"
+    __table_args__ = (
+        UniqueConstraint("run_id", "report_id", name="uq_reports_run_report_id"),
+        UniqueConstraint("run_id", "seq", name="uq_reports_run_seq"),
+        Index("ix_reports_run_created", "run_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    report_id: Mapped[str] = mapped_column(String(128))
+    sample_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    body_hash: Mapped[str] = mapped_column(String(64))
+    results: Mapped[list[Any]] = mapped_column(JSON)
+    rewards: Mapped[list[Any]] = mapped_column(JSON)
+    counts: Mapped[list[Any]] = mapped_column(JSON)
+    outcomes: Mapped[list[Any]] = mapped_column(JSON)
+    q: Mapped[list[Any]] = mapped_column(JSON)
+    probabilities: Mapped[list[Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

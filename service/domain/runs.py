@@ -1,0 +1,371 @@
+"""The domain layer: what each v1 endpoint does, on top of the one transaction helper.
+
+Every function takes the :class:`~service.db.transaction.Database`, does its work in one
+transaction and returns a wire model. Write paths lock the run first (row lock on
+PostgreSQL, the write lock of ``BEGIN IMMEDIATE`` on SQLite) so concurrent writers to one
+run serialise and end in the state of a sequential replay.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from service.curricula import (
+    ArmInfo,
+    Strategy,
+    StrategyError,
+    build_strategy,
+    draw_batch,
+    sample_rng,
+)
+from service.db.models import Arm, Report, Run, Sample, utcnow
+from service.db.transaction import Database
+from service.domain.state import absorb, apply_report
+from service.errors import Conflict, InvalidRequest, NotFound
+from service.schemas import (
+    ArmState,
+    CreateRunRequest,
+    ReportOut,
+    ReportRequest,
+    RunList,
+    RunOut,
+    SampleItem,
+    SampleOut,
+    SampleRequest,
+)
+from service.settings import Settings
+
+
+def new_id() -> str:
+    """A fresh opaque identifier (32 hex digits)."""
+    return uuid.uuid4().hex
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; they were written in UTC.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def arm_infos(run: Run) -> list[ArmInfo]:
+    return [ArmInfo(name=a.name, size=a.size, tags=a.tags) for a in run.arms]
+
+
+def strategy_of(run: Run) -> Strategy:
+    """Rebuild the run's strategy object from its stored name and options."""
+    return build_strategy(run.strategy_name, run.strategy_options, arm_infos(run))
+
+
+def load_run(session: Session, run_id: str, *, lock: bool = False) -> Run:
+    """The run with its arms; ``lock`` takes the run's row lock (PostgreSQL).
+
+    Raises:
+        NotFound: no run has this id.
+    """
+    query = select(Run).where(Run.id == run_id).options(selectinload(Run.arms))
+    if lock:
+        query = query.with_for_update(of=Run)
+    run = session.scalars(query).one_or_none()
+    if run is None:
+        raise NotFound(f"run {run_id!r} does not exist", {"run_id": run_id})
+    return run
+
+
+def run_out(run: Run, strategy: Strategy | None = None) -> RunOut:
+    """Shape a run as the wire's ``RunOut``."""
+    strategy = strategy or strategy_of(run)
+    q = strategy.values(run.strategy_state)
+    p = strategy.probabilities(run.strategy_state, run.step)
+    arms = [
+        ArmState(
+            name=arm.name,
+            size=arm.size,
+            tags=arm.tags,
+            q=float(q[i]),
+            probability=float(p[i]),
+            times_sampled=arm.times_sampled,
+            times_reported=arm.times_reported,
+            last_reward=arm.last_reward,
+            mean_outcome_reward=(
+                arm.outcome_sum / arm.outcome_count if arm.outcome_count else None
+            ),
+        )
+        for i, arm in enumerate(run.arms)
+    ]
+    return RunOut(
+        run_id=run.id,
+        name=run.name,
+        strategy={"name": run.strategy_name, **run.strategy_options},
+        seed=run.seed,
+        step=run.step,
+        samples=run.samples,
+        created_at=_aware(run.created_at),
+        updated_at=_aware(run.updated_at),
+        arms=arms,
+    )
+
+
+def create_run(db: Database, request: CreateRunRequest, settings: Settings) -> RunOut:
+    """Create a run; its strategy options are validated and stored with defaults filled in.
+
+    Raises:
+        InvalidRequest: duplicate arm names, too many arms, an unknown strategy or option.
+    """
+    names = [arm.name for arm in request.arms]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise InvalidRequest("arm names must be unique", {"duplicates": duplicates})
+    if len(names) > settings.max_arms:
+        raise InvalidRequest(
+            f"a run may have at most {settings.max_arms} arms (ZPD_MAX_ARMS)",
+            {"arms": len(names), "limit": settings.max_arms},
+        )
+    infos = [ArmInfo(name=a.name, size=a.size, tags=a.tags) for a in request.arms]
+    try:
+        strategy = build_strategy(request.strategy.name, request.strategy.options(), infos)
+    except StrategyError as exc:
+        raise InvalidRequest(str(exc), {"strategy": request.strategy.model_dump()}) from exc
+    seed = request.seed if request.seed is not None else secrets.randbits(63)
+    now = utcnow()
+    run = Run(
+        id=new_id(),
+        name=request.name,
+        strategy_name=strategy.name,
+        strategy_options=strategy.options(),
+        strategy_state=strategy.initial_state(infos),
+        seed=seed,
+        step=0,
+        samples=0,
+        created_at=now,
+        updated_at=now,
+        arms=[
+            Arm(
+                position=i,
+                name=a.name,
+                size=a.size,
+                tags=a.tags,
+                times_sampled=0,
+                times_reported=0,
+                outcome_sum=0.0,
+                outcome_count=0,
+            )
+            for i, a in enumerate(request.arms)
+        ],
+    )
+    with db.transaction(write=True) as session:
+        session.add(run)
+    return run_out(run, strategy)
+
+
+def get_run(db: Database, run_id: str) -> RunOut:
+    """One run with its arm values and probabilities."""
+    with db.transaction() as session:
+        return run_out(load_run(session, run_id))
+
+
+def list_runs(db: Database) -> RunList:
+    """All runs, newest first."""
+    with db.transaction() as session:
+        runs = session.scalars(
+            select(Run).options(selectinload(Run.arms)).order_by(Run.created_at.desc())
+        ).all()
+        return RunList(runs=[run_out(run) for run in runs])
+
+
+def _sample_out(run: Run, row: Sample) -> SampleOut:
+    names = [arm.name for arm in run.arms]
+    return SampleOut(
+        sample_id=row.sample_id,
+        run_id=run.id,
+        step=row.step,
+        probabilities=dict(zip(names, row.probabilities, strict=True)),
+        items=[
+            SampleItem(arm=names[a], index=None if i < 0 else i)
+            for a, i in zip(row.arm_positions, row.indices, strict=True)
+        ],
+    )
+
+
+def sample(db: Database, run_id: str, request: SampleRequest, settings: Settings) -> SampleOut:
+    """Draw ``batch_size`` problems: arm per slot from the strategy, index inside the arm.
+
+    The k-th sample call of a run always uses the generator of (seed, k), so the same
+    seed and call sequence give the same batches across restarts and replicas. A
+    ``sample_id`` already answered is answered again from storage (retry-safe).
+
+    Raises:
+        NotFound: unknown run.
+        InvalidRequest: batch_size above ``max_batch_size``.
+    """
+    if request.batch_size > settings.max_batch_size:
+        raise InvalidRequest(
+            f"batch_size must be at most {settings.max_batch_size} (ZPD_MAX_BATCH_SIZE)",
+            {"batch_size": request.batch_size, "limit": settings.max_batch_size},
+        )
+    with db.transaction(write=True) as session:
+        run = load_run(session, run_id, lock=True)
+        if request.sample_id is not None:
+            stored = session.scalars(
+                select(Sample).where(Sample.run_id == run_id, Sample.sample_id == request.sample_id)
+            ).one_or_none()
+            if stored is not None:
+                return _sample_out(run, stored)
+        strategy = strategy_of(run)
+        probabilities = strategy.probabilities(run.strategy_state, run.step)
+        batch = draw_batch(
+            probabilities,
+            request.batch_size,
+            sample_rng(run.seed, run.samples),
+            seed=run.seed,
+            sizes=[arm.size for arm in run.arms],
+            drawn_before=[arm.times_sampled for arm in run.arms],
+        )
+        for arm, count in zip(run.arms, batch.counts.tolist(), strict=True):
+            if count:
+                arm.times_sampled += count
+        row = Sample(
+            run_id=run.id,
+            sample_id=request.sample_id or new_id(),
+            seq=run.samples,
+            step=run.step,
+            probabilities=probabilities.tolist(),
+            arm_positions=batch.arms.tolist(),
+            indices=batch.indices.tolist(),
+            created_at=utcnow(),
+        )
+        run.samples += 1
+        run.updated_at = row.created_at
+        session.add(row)
+        return _sample_out(run, row)
+
+
+def _body_hash(request: ReportRequest) -> str:
+    body = request.model_dump(include={"sample_id", "results"}, exclude_none=True)
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def _report_out(run_id: str, names: Sequence[str], row: Report) -> ReportOut:
+    return ReportOut(
+        report_id=row.report_id,
+        run_id=run_id,
+        step=row.seq,
+        arm_rewards={n: r for n, r in zip(names, row.rewards, strict=True) if r is not None},
+        q=dict(zip(names, row.q, strict=True)),
+        probabilities=dict(zip(names, row.probabilities, strict=True)),
+    )
+
+
+def _validate_results(run: Run, results: list[dict[str, Any]], settings: Settings) -> None:
+    by_name = {arm.name: arm for arm in run.arms}
+    unknown = sorted({r["arm"] for r in results} - set(by_name))
+    if unknown:
+        raise InvalidRequest(
+            f"unknown arm(s) {unknown}; this run's arms are {list(by_name)}",
+            {"unknown_arms": unknown},
+        )
+    for i, result in enumerate(results):
+        size = by_name[result["arm"]].size
+        if result.get("index") is not None and size is not None and result["index"] >= size:
+            raise InvalidRequest(
+                f"results[{i}].index {result['index']} is outside arm {result['arm']!r} "
+                f"of size {size}",
+                {"result": i},
+            )
+        values = result.get("rewards") or result.get("advantages") or []
+        if len(values) > settings.max_rollouts:
+            raise InvalidRequest(
+                f"results[{i}] has {len(values)} values; at most {settings.max_rollouts} "
+                "rollouts per problem (ZPD_MAX_ROLLOUTS)",
+                {"result": i},
+            )
+
+
+def report(
+    db: Database, run_id: str, request: ReportRequest, settings: Settings
+) -> tuple[ReportOut, bool]:
+    """Apply one training step's outcome; returns the answer and whether it was a repeat.
+
+    The report is stored (append-only) and folded into the run's state in one
+    transaction. A ``report_id`` seen before is not applied again: the stored answer is
+    returned (``True`` as second element).
+
+    Raises:
+        NotFound: unknown run.
+        InvalidRequest: unknown arm, index outside its arm, unknown sample_id, too many results.
+        Conflict: the report_id was used before with a different body.
+    """
+    if len(request.results) > settings.max_results:
+        raise InvalidRequest(
+            f"a report may hold at most {settings.max_results} results (ZPD_MAX_RESULTS)",
+            {"results": len(request.results), "limit": settings.max_results},
+        )
+    report_id = request.report_id or new_id()
+    body_hash = _body_hash(request)
+    results = [r.model_dump(exclude_none=True) for r in request.results]
+    with db.transaction(write=True) as session:
+        run = load_run(session, run_id, lock=True)
+        names = [arm.name for arm in run.arms]
+        stored = session.scalars(
+            select(Report).where(Report.run_id == run_id, Report.report_id == report_id)
+        ).one_or_none()
+        if stored is not None:
+            _check_same_body(stored, body_hash)
+            return _report_out(run_id, names, stored), True
+        _validate_results(run, results, settings)
+        if request.sample_id is not None:
+            _check_sample_exists(session, run_id, request.sample_id)
+        strategy = strategy_of(run)
+        positions = {name: i for i, name in enumerate(names)}
+        applied = apply_report(strategy, run.strategy_state, run.step, positions, results)
+        for i in np.flatnonzero(applied.feedback.present):
+            absorb(run.arms[int(i)], applied.feedback, int(i))
+        now = utcnow()
+        row = Report(
+            run_id=run_id,
+            report_id=report_id,
+            sample_id=request.sample_id,
+            seq=run.step + 1,
+            body_hash=body_hash,
+            results=results,
+            rewards=[
+                float(r) if present else None
+                for r, present in zip(applied.feedback.reward, applied.feedback.present, strict=True)
+            ],
+            counts=applied.feedback.count.tolist(),
+            outcomes=[None if np.isnan(o) else float(o) for o in applied.feedback.outcome],
+            q=applied.q.tolist(),
+            probabilities=applied.probabilities.tolist(),
+            created_at=now,
+        )
+        session.add(row)
+        run.strategy_state = applied.state
+        run.step += 1
+        run.updated_at = now
+        return _report_out(run_id, names, row), False
+
+
+def _check_same_body(stored: Report, body_hash: str) -> None:
+    if stored.body_hash != body_hash:
+        raise Conflict(
+            f"report_id {stored.report_id!r} was already used with a different body",
+            {"report_id": stored.report_id, "step": stored.seq},
+        )
+
+
+def _check_sample_exists(session: Session, run_id: str, sample_id: str) -> None:
+    found = session.scalar(
+        select(func.count()).where(Sample.run_id == run_id, Sample.sample_id == sample_id)
+    )
+    if not found:
+        raise InvalidRequest(
+            f"sample_id {sample_id!r} was not issued by this run", {"sample_id": sample_id}
+        )

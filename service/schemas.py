@@ -1,0 +1,168 @@
+"""Wire schemas of the v1 API (pydantic models).
+
+These are the request and response bodies of ``/v1``. Field names follow the wire
+contract in DESIGN.md: ``run_id``, ``arms``, ``q``, ``probabilities``, ``sample_id``,
+``step``, ``items`` (``arm``, ``index``), ``report_id``, ``results`` (``arm``, ``index``,
+``rewards`` or ``advantages``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ArmSpec(_Body):
+    """One problem category of a run."""
+
+    name: Name
+    size: int | None = Field(
+        default=None, ge=1, le=2**53, description="Number of problems in the category."
+    )
+    tags: dict[str, Any] = Field(
+        default_factory=dict, description="Free-form labels, e.g. task and difficulty."
+    )
+
+
+class StrategySpec(BaseModel):
+    """``{"name": "sec", "alpha": 0.5, "tau": 1.0, ...}``: a strategy name and its options."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: Name = "sec"
+
+    def options(self) -> dict[str, Any]:
+        """The options beside ``name``."""
+        return dict(self.model_extra or {})
+
+
+class CreateRunRequest(_Body):
+    name: Name
+    arms: list[ArmSpec] = Field(min_length=1)
+    strategy: StrategySpec = Field(default_factory=StrategySpec)
+    seed: int | None = Field(
+        default=None, ge=0, le=2**63 - 1, description="Random seed; drawn when omitted."
+    )
+
+
+class ArmState(BaseModel):
+    name: str
+    size: int | None
+    tags: dict[str, Any]
+    q: float
+    probability: float
+    times_sampled: int
+    times_reported: int
+    last_reward: float | None
+    mean_outcome_reward: float | None
+
+
+class RunOut(BaseModel):
+    run_id: str
+    name: str
+    strategy: dict[str, Any]
+    seed: int
+    step: int = Field(description="Reports applied so far (training steps).")
+    samples: int = Field(description="Sample calls answered so far.")
+    created_at: datetime
+    updated_at: datetime
+    arms: list[ArmState]
+
+
+class RunList(BaseModel):
+    runs: list[RunOut]
+
+
+class SampleRequest(_Body):
+    batch_size: int = Field(ge=1, description="Number of problems to draw.")
+    sample_id: Id | None = Field(
+        default=None,
+        description="Optional idempotency key: the same id answers the stored sample again.",
+    )
+
+
+class SampleItem(BaseModel):
+    arm: str
+    index: int | None
+
+
+class SampleOut(BaseModel):
+    sample_id: str
+    run_id: str
+    step: int
+    probabilities: dict[str, float]
+    items: list[SampleItem]
+
+
+class ProblemResult(_Body):
+    """One problem's outcome: its rollout rewards, or advantages computed by the trainer."""
+
+    arm: Name
+    index: int | None = Field(default=None, ge=0)
+    rewards: list[FiniteFloat] | None = None
+    advantages: list[FiniteFloat] | None = None
+
+    @model_validator(mode="after")
+    def _one_signal(self) -> ProblemResult:
+        if (self.rewards is None) == (self.advantages is None):
+            raise ValueError("give exactly one of 'rewards' or 'advantages'")
+        values = self.rewards if self.rewards is not None else self.advantages
+        if not values:
+            raise ValueError("'rewards'/'advantages' must not be empty")
+        return self
+
+
+class ReportRequest(_Body):
+    report_id: Id | None = Field(
+        default=None,
+        description="Idempotency key: the same id twice is applied once. Generated if omitted.",
+    )
+    sample_id: Id | None = None
+    results: list[ProblemResult] = Field(min_length=1)
+
+
+class ReportOut(BaseModel):
+    report_id: str
+    run_id: str
+    step: int
+    arm_rewards: dict[str, float] = Field(description="r_t(c) of the arms present in the report.")
+    q: dict[str, float]
+    probabilities: dict[str, float]
+
+
+class HistoryPoint(BaseModel):
+    step: int
+    report_id: str
+    created_at: datetime
+    q: dict[str, float]
+    probabilities: dict[str, float]
+    rewards: dict[str, float]
+    counts: dict[str, int]
+    outcome_rewards: dict[str, float]
+
+
+class HistoryOut(BaseModel):
+    run_id: str
+    arms: list[str]
+    total_steps: int
+    points: list[HistoryPoint]
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    detail: Any = None
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody

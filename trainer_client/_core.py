@@ -1,0 +1,247 @@
+"""What the sync and async clients share: request building, answer parsing, retry policy.
+
+Only the loop that sends a request differs between :mod:`trainer_client.client` and
+:mod:`trainer_client.async_client`; everything that decides *what* is sent, *whether* to try
+again and *how* an answer is read lives here, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from trainer_client.errors import (
+    ConnectionFailedError,
+    CurriculumError,
+    InvalidRequestError,
+    RateLimitedError,
+    UnavailableError,
+    UnexpectedResponseError,
+    error_from_response,
+)
+from trainer_client.models import (
+    ArmSpec,
+    History,
+    ProblemResult,
+    Report,
+    Run,
+    RunList,
+    Sample,
+    Strategy,
+)
+
+logger = logging.getLogger("trainer_client")
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+"""Default timeouts: 5 s to connect, 30 s to read, write or wait for a pooled connection."""
+
+ArmLike = str | ArmSpec | Mapping[str, Any]
+StrategyLike = str | Strategy | Mapping[str, Any]
+ResultLike = ProblemResult | Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When and how long idempotent calls wait before they are tried again.
+
+    Attempt ``k`` (0-based) waits ``min(backoff_max, backoff_initial * multiplier**k)`` seconds
+    times a random factor in ``[1 - jitter, 1]``; a ``Retry-After`` header from the service
+    is honoured when longer (capped at ``retry_after_max``). ``max_retries=0`` disables retries.
+    """
+
+    max_retries: int = 4
+    backoff_initial: float = 0.25
+    backoff_multiplier: float = 2.0
+    backoff_max: float = 8.0
+    jitter: float = 0.1
+    retry_after_max: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.max_retries < 0:
+            raise ValueError("max_retries must be >= 0")
+        if self.backoff_initial < 0 or self.backoff_max < 0:
+            raise ValueError("backoff times must be >= 0")
+        if not 0.0 <= self.jitter <= 1.0:
+            raise ValueError("jitter must be within [0, 1]")
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (0-based)."""
+        backoff = min(self.backoff_max, self.backoff_initial * self.backoff_multiplier**attempt)
+        backoff *= 1.0 - self.jitter * random.random()
+        if retry_after is not None:
+            backoff = max(backoff, min(retry_after, self.retry_after_max))
+        return backoff
+
+
+def is_retryable_status(status: int) -> bool:
+    """429 (rate limited) and every 5xx are worth another try for an idempotent call."""
+    return status == 429 or status >= 500
+
+
+def is_not_ready(error: CurriculumError) -> bool:
+    """Whether a readiness probe's failure may go away by waiting (vs. e.g. a bad API key)."""
+    if isinstance(error, UnavailableError | ConnectionFailedError | RateLimitedError):
+        return True
+    return error.status is not None and error.status >= 500
+
+
+def retry_hint(error: CurriculumError) -> float | None:
+    """The service's ``Retry-After`` (seconds) carried by ``error``, if any."""
+    if isinstance(error, RateLimitedError | UnavailableError):
+        return error.retry_after
+    return None
+
+
+@dataclass(frozen=True)
+class Call(Generic[ModelT]):
+    """One API call: what to send, whether it may be retried, how to read the answer."""
+
+    method: str
+    path: str
+    model: type[ModelT]
+    json: dict[str, Any] | None = None
+    idempotent: bool = True
+
+
+def new_id(prefix: str) -> str:
+    """A fresh idempotency key such as ``r-3f2a...`` (allowed by the service's id pattern)."""
+    return f"{prefix}-{uuid.uuid4().hex}"
+
+
+def _run_path(run_id: str, suffix: str = "") -> str:
+    if not run_id:
+        raise InvalidRequestError("run_id must not be empty")
+    return f"/v1/runs/{quote(run_id, safe='')}{suffix}"
+
+
+def arm_payload(arm: ArmLike) -> dict[str, Any]:
+    """``"easy"``, ``{"name": "easy", "size": 10}`` or an :class:`ArmSpec` -> wire dict."""
+    if isinstance(arm, str):
+        arm = ArmSpec(name=arm)
+    elif not isinstance(arm, ArmSpec):
+        arm = _validated(ArmSpec, arm)
+    return arm.model_dump(exclude_none=True)
+
+
+def strategy_payload(strategy: StrategyLike) -> dict[str, Any]:
+    """``"sec"``, ``{"name": "sec", "tau": 0.5}`` or a :class:`Strategy` -> wire dict."""
+    if isinstance(strategy, str):
+        return {"name": strategy}
+    if isinstance(strategy, Strategy):
+        return strategy.model_dump()
+    return dict(_validated(Strategy, strategy).model_dump())
+
+
+def result_payload(result: ResultLike) -> dict[str, Any]:
+    """A :class:`ProblemResult` or an equivalent mapping -> wire dict (checked here first)."""
+    if not isinstance(result, ProblemResult):
+        result = _validated(ProblemResult, result)
+    return result.model_dump(exclude_none=True)
+
+
+def _validated(model: type[ModelT], value: Any) -> ModelT:
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        raise InvalidRequestError(
+            f"invalid {model.__name__}: {exc.errors()[0]['msg']}",
+            detail=exc.errors(include_url=False, include_input=False),
+        ) from exc
+
+
+def create_run_call(
+    name: str, arms: Iterable[ArmLike], strategy: StrategyLike | None, seed: int | None
+) -> Call[Run]:
+    body: dict[str, Any] = {"name": name, "arms": [arm_payload(arm) for arm in arms]}
+    if strategy is not None:
+        body["strategy"] = strategy_payload(strategy)
+    if seed is not None:
+        body["seed"] = seed
+    # Not idempotent: a retried create could make two runs.
+    return Call("POST", "/v1/runs", Run, json=body, idempotent=False)
+
+
+def get_run_call(run_id: str) -> Call[Run]:
+    return Call("GET", _run_path(run_id), Run)
+
+
+def list_runs_call() -> Call[RunList]:
+    return Call("GET", "/v1/runs", RunList)
+
+
+def sample_call(run_id: str, batch_size: int, sample_id: str | None) -> Call[Sample]:
+    if batch_size < 1:
+        raise InvalidRequestError(f"batch_size must be >= 1, got {batch_size}")
+    body = {"batch_size": batch_size, "sample_id": sample_id or new_id("s")}
+    return Call("POST", _run_path(run_id, "/sample"), Sample, json=body)
+
+
+def report_call(
+    run_id: str, results: Iterable[ResultLike], sample_id: str | None, report_id: str | None
+) -> Call[Report]:
+    payload = [result_payload(result) for result in results]
+    if not payload:
+        raise InvalidRequestError("a report needs at least one result")
+    body: dict[str, Any] = {"report_id": report_id or new_id("r"), "results": payload}
+    if sample_id is not None:
+        body["sample_id"] = sample_id
+    return Call("POST", _run_path(run_id, "/report"), Report, json=body)
+
+
+def history_call(run_id: str) -> Call[History]:
+    return Call("GET", _run_path(run_id, "/history"), History)
+
+
+def parse_answer(response: httpx.Response, model: type[ModelT]) -> ModelT:
+    """The answer as ``model``, or the typed error it stands for."""
+    if response.status_code >= 400:
+        raise error_from_response(response)
+    try:
+        return model.model_validate_json(response.content)
+    except ValidationError as exc:
+        raise UnexpectedResponseError(
+            f"answer of {response.request.method} {response.request.url.path} is not a "
+            f"{model.__name__}",
+            detail=exc.errors(include_url=False, include_input=False),
+            status=response.status_code,
+        ) from exc
+
+
+def parse_json(response: httpx.Response) -> dict[str, Any]:
+    """A JSON-object answer (health probes), or the typed error it stands for."""
+    if response.status_code >= 400:
+        raise error_from_response(response)
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise UnexpectedResponseError(
+            "answer is not JSON", status=response.status_code
+        ) from exc
+    return body if isinstance(body, dict) else {"value": body}
+
+
+def transport_error(call_method: str, url: str, exc: httpx.TransportError) -> CurriculumError:
+    """A transport failure (no answer) as a :class:`ConnectionFailedError`."""
+    return ConnectionFailedError(
+        f"{call_method} {url} failed: {type(exc).__name__}: {exc}", detail=type(exc).__name__
+    )
+
+
+def auth_headers(api_key: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+
+def log_retry(method: str, path: str, attempt: int, delay: float, why: str) -> None:
+    logger.warning(
+        "%s %s failed (%s); retry %d in %.2fs", method, path, why, attempt + 1, delay
+    )

@@ -1,0 +1,161 @@
+"""The asynchronous client of the ZPD v1 API (same methods as :class:`CurriculumClient`).
+
+    async with AsyncCurriculumClient("http://127.0.0.1:8000") as client:
+        sample = await client.sample(run_id, batch_size=256)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel
+
+from trainer_client import _core
+from trainer_client._core import (
+    DEFAULT_TIMEOUT,
+    ArmLike,
+    Call,
+    ResultLike,
+    RetryPolicy,
+    StrategyLike,
+)
+from trainer_client.errors import CurriculumError, UnavailableError
+from trainer_client.models import History, Report, Run, Sample
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class AsyncCurriculumClient:
+    """Non-blocking client of a ZPD service; arguments as :class:`CurriculumClient`, with an
+    ``httpx.AsyncClient`` for ``http_client`` and an async ``sleep``."""
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        api_key: str | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if http_client is None:
+            if not base_url:
+                raise ValueError("give base_url or http_client")
+            self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout)
+            self._owns_http = True
+            self._prefix = ""
+        else:
+            self._http = http_client
+            self._owns_http = False
+            self._prefix = base_url.rstrip("/") if base_url else ""
+        self._headers = _core.auth_headers(api_key)
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections if this client created them."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncCurriculumClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def create_run(
+        self,
+        name: str,
+        arms: Iterable[ArmLike],
+        strategy: StrategyLike | None = None,
+        seed: int | None = None,
+    ) -> Run:
+        """Create a run (see :meth:`CurriculumClient.create_run`); not retried."""
+        return await self._execute(_core.create_run_call(name, arms, strategy, seed))
+
+    async def get_run(self, run_id: str) -> Run:
+        """The run with its arm states."""
+        return await self._execute(_core.get_run_call(run_id))
+
+    async def list_runs(self) -> list[Run]:
+        """All runs."""
+        return (await self._execute(_core.list_runs_call())).runs
+
+    async def sample(self, run_id: str, batch_size: int, sample_id: str | None = None) -> Sample:
+        """Draw ``batch_size`` problems (idempotent through ``sample_id``)."""
+        return await self._execute(_core.sample_call(run_id, batch_size, sample_id))
+
+    async def report(
+        self,
+        run_id: str,
+        results: Iterable[ResultLike],
+        sample_id: str | None = None,
+        report_id: str | None = None,
+    ) -> Report:
+        """Report one training step (idempotent through ``report_id``)."""
+        return await self._execute(_core.report_call(run_id, results, sample_id, report_id))
+
+    async def history(self, run_id: str) -> History:
+        """Per step: arm values, probabilities, rewards and counts."""
+        return await self._execute(_core.history_call(run_id))
+
+    async def healthz(self) -> dict[str, Any]:
+        """The liveness probe's answer."""
+        return _core.parse_json(await self._send("GET", "/healthz", None, idempotent=True))
+
+    async def readyz(self) -> dict[str, Any]:
+        """The readiness probe's answer, once; raises :class:`UnavailableError` when not ready."""
+        return _core.parse_json(await self._send("GET", "/readyz", None, idempotent=False))
+
+    async def wait_until_ready(self, timeout: float = 30.0, interval: float = 0.25) -> None:
+        """Poll ``/readyz`` until it answers 200 (see :meth:`CurriculumClient.wait_until_ready`)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                await self.readyz()
+                return
+            except CurriculumError as exc:
+                if not _core.is_not_ready(exc):
+                    raise
+                last = exc
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise UnavailableError(
+                    f"service not ready after {timeout:g}s: {last}", detail=str(last)
+                ) from last
+            await self._sleep(min(interval, left))
+
+    async def _execute(self, call: Call[ModelT]) -> ModelT:
+        response = await self._send(call.method, call.path, call.json, call.idempotent)
+        return _core.parse_answer(response, call.model)
+
+    async def _send(
+        self, method: str, path: str, body: dict[str, Any] | None, idempotent: bool
+    ) -> httpx.Response:
+        url = self._prefix + path
+        attempt = 0
+        while True:
+            try:
+                response = await self._http.request(
+                    method, url, json=body, headers=self._headers
+                )
+            except httpx.TransportError as exc:
+                error = _core.transport_error(method, url, exc)
+                if not idempotent or attempt >= self.retry.max_retries:
+                    raise error from exc
+                why, hint = type(exc).__name__, None
+            else:
+                retryable = _core.is_retryable_status(response.status_code)
+                if not (idempotent and retryable) or attempt >= self.retry.max_retries:
+                    return response
+                why = f"HTTP {response.status_code}"
+                hint = _core.retry_hint(_core.error_from_response(response))
+            delay = self.retry.delay(attempt, hint)
+            _core.log_retry(method, path, attempt, delay, why)
+            await self._sleep(delay)
+            attempt += 1

@@ -1,0 +1,194 @@
+"""The synchronous client of the ZPD v1 API.
+
+    from trainer_client import CurriculumClient
+
+    with CurriculumClient("http://127.0.0.1:8000") as client:
+        run = client.create_run("countdown", ["easy", "medium", "hard"], {"name": "sec"})
+        sample = client.sample(run.run_id, batch_size=256)
+        ...
+        client.report(run.run_id, [{"arm": "easy", "rewards": [1.0, 0.0]}], sample.sample_id)
+
+Only idempotent calls are retried (GETs; ``sample``, which always carries a ``sample_id``; and
+``report``, which always carries a ``report_id``); ``create_run`` is sent once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel
+
+from trainer_client import _core
+from trainer_client._core import (
+    DEFAULT_TIMEOUT,
+    ArmLike,
+    Call,
+    ResultLike,
+    RetryPolicy,
+    StrategyLike,
+)
+from trainer_client.errors import CurriculumError, UnavailableError
+from trainer_client.models import History, Report, Run, Sample
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class CurriculumClient:
+    """Blocking client of a ZPD service.
+
+    Args:
+        base_url: the service's root URL, e.g. ``"http://127.0.0.1:8000"``. May be omitted
+            when ``http_client`` already has a ``base_url`` (e.g. FastAPI's ``TestClient``).
+        api_key: sent as ``Authorization: Bearer <api_key>`` when given.
+        http_client: an ``httpx.Client`` to use instead of a new one; it is not closed by
+            :meth:`close` (its owner closes it).
+        timeout: per-request timeouts of the client this object creates (default: 5 s to
+            connect, 30 s otherwise). Ignored when ``http_client`` is given.
+        retry: the :class:`RetryPolicy` of idempotent calls.
+        sleep: how to wait between retries (tests pass a recorder).
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        api_key: str | None = None,
+        http_client: httpx.Client | None = None,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if http_client is None:
+            if not base_url:
+                raise ValueError("give base_url or http_client")
+            self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
+            self._owns_http = True
+            self._prefix = ""
+        else:
+            self._http = http_client
+            self._owns_http = False
+            self._prefix = base_url.rstrip("/") if base_url else ""
+        self._headers = _core.auth_headers(api_key)
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+
+    def close(self) -> None:
+        """Close the HTTP connections if this client created them."""
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> CurriculumClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- the v1 contract ------------------------------------------------------------------
+
+    def create_run(
+        self,
+        name: str,
+        arms: Iterable[ArmLike],
+        strategy: StrategyLike | None = None,
+        seed: int | None = None,
+    ) -> Run:
+        """Create a run. ``arms``: names, ``{"name", "size"?, "tags"?}`` dicts or ArmSpecs;
+        ``strategy``: ``"sec"``, ``{"name": "sec", "alpha": 0.5, "tau": 1.0}``, ... (the
+        service's default when omitted). Not retried: a lost answer could hide a created run.
+        """
+        return self._execute(_core.create_run_call(name, arms, strategy, seed))
+
+    def get_run(self, run_id: str) -> Run:
+        """The run with its arm states. Raises :class:`NotFoundError` if it does not exist."""
+        return self._execute(_core.get_run_call(run_id))
+
+    def list_runs(self) -> list[Run]:
+        """All runs."""
+        return self._execute(_core.list_runs_call()).runs
+
+    def sample(self, run_id: str, batch_size: int, sample_id: str | None = None) -> Sample:
+        """Draw ``batch_size`` problems. ``sample_id`` (generated when omitted) makes the call
+        idempotent: the same id answers the stored sample again, so it is retried safely."""
+        return self._execute(_core.sample_call(run_id, batch_size, sample_id))
+
+    def report(
+        self,
+        run_id: str,
+        results: Iterable[ResultLike],
+        sample_id: str | None = None,
+        report_id: str | None = None,
+    ) -> Report:
+        """Report one training step: per problem ``{"arm", "index"?, "rewards": [...]}`` or
+        ``{..., "advantages": [...]}``. ``report_id`` (generated when omitted) makes the call
+        idempotent; reusing one with a different body raises :class:`ConflictError`."""
+        return self._execute(_core.report_call(run_id, results, sample_id, report_id))
+
+    def history(self, run_id: str) -> History:
+        """Per step: arm values, probabilities, rewards and counts."""
+        return self._execute(_core.history_call(run_id))
+
+    def healthz(self) -> dict[str, Any]:
+        """The liveness probe's answer (the process is up)."""
+        return _core.parse_json(self._send("GET", "/healthz", None, idempotent=True))
+
+    def readyz(self) -> dict[str, Any]:
+        """The readiness probe's answer, once; raises :class:`UnavailableError` when not ready."""
+        return _core.parse_json(self._send("GET", "/readyz", None, idempotent=False))
+
+    def wait_until_ready(self, timeout: float = 30.0, interval: float = 0.25) -> None:
+        """Poll ``/readyz`` until it answers 200.
+
+        Raises:
+            UnavailableError: not ready within ``timeout`` seconds (``detail`` holds the
+                last error seen).
+            CurriculumError: an answer that waiting will not fix (e.g. :class:`AuthError`).
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.readyz()
+                return
+            except CurriculumError as exc:
+                if not _core.is_not_ready(exc):
+                    raise
+                last = exc
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise UnavailableError(
+                    f"service not ready after {timeout:g}s: {last}", detail=str(last)
+                ) from last
+            self._sleep(min(interval, left))
+
+    # -- transport ------------------------------------------------------------------------
+
+    def _execute(self, call: Call[ModelT]) -> ModelT:
+        response = self._send(call.method, call.path, call.json, call.idempotent)
+        return _core.parse_answer(response, call.model)
+
+    def _send(
+        self, method: str, path: str, body: dict[str, Any] | None, idempotent: bool
+    ) -> httpx.Response:
+        """Send once, or until an answer that is final; the last answer is returned as is."""
+        url = self._prefix + path
+        attempt = 0
+        while True:
+            try:
+                response = self._http.request(method, url, json=body, headers=self._headers)
+            except httpx.TransportError as exc:
+                error = _core.transport_error(method, url, exc)
+                if not idempotent or attempt >= self.retry.max_retries:
+                    raise error from exc
+                why, hint = type(exc).__name__, None
+            else:
+                retryable = _core.is_retryable_status(response.status_code)
+                if not (idempotent and retryable) or attempt >= self.retry.max_retries:
+                    return response
+                why = f"HTTP {response.status_code}"
+                hint = _core.retry_hint(_core.error_from_response(response))
+            delay = self.retry.delay(attempt, hint)
+            _core.log_retry(method, path, attempt, delay, why)
+            self._sleep(delay)
+            attempt += 1

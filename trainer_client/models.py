@@ -1,0 +1,142 @@
+"""The client's own pydantic models of the v1 wire contract.
+
+They follow the service's schemas field by field but are defined here, so that a trainer
+needs nothing but this package. Answers ignore unknown fields, so a newer service that adds
+fields does not break an older client.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ArmSpec(_Request):
+    """One problem category of a run: its name, how many problems it holds, free labels."""
+
+    name: str = Field(min_length=1)
+    size: int | None = Field(default=None, ge=1)
+    tags: dict[str, Any] = Field(default_factory=dict)
+
+
+class Strategy(BaseModel):
+    """A strategy name and its options, e.g. ``Strategy(name="sec", alpha=0.5, tau=1.0)``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = "sec"
+
+
+class ProblemResult(_Request):
+    """One problem's outcome: rollout ``rewards`` or trainer-computed ``advantages``."""
+
+    arm: str = Field(min_length=1)
+    index: int | None = Field(default=None, ge=0)
+    rewards: list[float] | None = None
+    advantages: list[float] | None = None
+
+    @model_validator(mode="after")
+    def _one_signal(self) -> ProblemResult:
+        if (self.rewards is None) == (self.advantages is None):
+            raise ValueError("give exactly one of 'rewards' or 'advantages'")
+        values = self.rewards if self.rewards is not None else self.advantages
+        if not values:
+            raise ValueError("'rewards'/'advantages' must not be empty")
+        return self
+
+
+class ArmState(_Answer):
+    """An arm of a run as the service sees it now."""
+
+    name: str
+    size: int | None = None
+    tags: dict[str, Any] = Field(default_factory=dict)
+    q: float
+    probability: float
+    times_sampled: int
+    times_reported: int
+    last_reward: float | None = None
+    mean_outcome_reward: float | None = None
+
+
+class Run(_Answer):
+    """A curriculum run: its strategy, seed, progress and arm states."""
+
+    run_id: str
+    name: str
+    strategy: dict[str, Any]
+    seed: int
+    step: int
+    samples: int
+    created_at: datetime
+    updated_at: datetime
+    arms: list[ArmState]
+
+    def arm(self, name: str) -> ArmState:
+        """The state of the arm called ``name`` (``KeyError`` if there is none)."""
+        for arm in self.arms:
+            if arm.name == name:
+                return arm
+        raise KeyError(name)
+
+
+class RunList(_Answer):
+    runs: list[Run]
+
+
+class SampleItem(_Answer):
+    """One slot of a sample: the arm drawn and, if the arm has a size, a problem index in it."""
+
+    arm: str
+    index: int | None = None
+
+
+class Sample(_Answer):
+    """The answer of ``sample``: which problems to train on next."""
+
+    sample_id: str
+    run_id: str
+    step: int
+    probabilities: dict[str, float]
+    items: list[SampleItem]
+
+
+class Report(_Answer):
+    """The answer of ``report``: the arms' rewards of this step and their new values."""
+
+    report_id: str
+    run_id: str
+    step: int
+    arm_rewards: dict[str, float]
+    q: dict[str, float]
+    probabilities: dict[str, float]
+
+
+class HistoryPoint(_Answer):
+    step: int
+    report_id: str
+    created_at: datetime
+    q: dict[str, float]
+    probabilities: dict[str, float]
+    rewards: dict[str, float]
+    counts: dict[str, int]
+    outcome_rewards: dict[str, float] = Field(default_factory=dict)
+
+
+class History(_Answer):
+    """Per training step: arm values, probabilities, rewards and counts."""
+
+    run_id: str
+    arms: list[str]
+    total_steps: int
+    points: list[HistoryPoint]
