@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import __version__
 from service.api.routes import health, runs
+from service.dashboard import router as dashboard_router
 from service.db.engine import create_db_engine
 from service.db.schema import ensure_schema
 from service.db.transaction import Database
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None, events: EventBus | None = None)
     _install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(runs.router)
+    app.include_router(dashboard_router)
     return app
 
 

@@ -2,7 +2,7 @@
 
 The j-th draw ever made from an arm of ``size`` problems is position ``j``: epoch
 ``j // size``, offset ``j % size``. The index is ``permute(offset)`` under a pseudo-random
-permutation of ``range(size)`` keyed by (seed, arm, epoch): a 4-round Feistel network over
+permutation of ``range(size)`` keyed by (seed, arm, epoch): an 8-round Feistel network over
 the smallest even-bit domain that covers ``size``, with cycle walking to stay inside it.
 A bijection needs no memory, so a run with millions of problems per arm costs nothing
 to store, and the only state is the arm's draw counter.
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-_ROUNDS = 4
+_ROUNDS = 8
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 
 

@@ -36,6 +36,9 @@ def grpo_advantages(rewards: np.ndarray, std: str = "unbiased") -> np.ndarray:
     centred = r - r.mean(axis=-1, keepdims=True)
     if group < 2:
         return np.zeros_like(r)
+    # A group with all-equal rewards carries no signal: exactly 0, not rounding noise.
+    flat = r.max(axis=-1, keepdims=True) == r.min(axis=-1, keepdims=True)
+    centred = np.where(flat, 0.0, centred)
     if std == "none":
         return centred
     ddof = 1 if std == "unbiased" else 0
