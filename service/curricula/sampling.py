@@ -47,10 +47,18 @@ def draw_batch(
     arms = rng.choice(n, size=batch_size, p=p / p.sum())
     counts = np.bincount(arms, minlength=n)
     indices = np.full(batch_size, -1, dtype=np.int64)
-    for arm in np.flatnonzero(counts):
-        size = sizes[arm]
-        if size is None:
-            continue
-        slots = np.flatnonzero(arms == arm)
-        indices[slots] = draw_indices(seed, int(arm), size, drawn_before[arm], len(slots))
+    sized = np.array([s is not None for s in sizes])
+    slots = np.flatnonzero(sized[arms])
+    if slots.size:
+        slot_arms = arms[slots]
+        # rank of each slot among the earlier slots of the same arm
+        order = np.argsort(slot_arms, kind="stable")
+        first = np.searchsorted(slot_arms[order], slot_arms[order])
+        rank = np.empty_like(order)
+        rank[order] = np.arange(order.size) - first
+        size_of = np.array([s if s is not None else 1 for s in sizes], dtype=np.int64)
+        before = np.asarray(drawn_before, dtype=np.int64)
+        indices[slots] = draw_indices(
+            seed, slot_arms, size_of[slot_arms], before[slot_arms] + rank
+        )
     return Batch(arms=arms, indices=indices, counts=counts)

@@ -11,12 +11,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from service.settings import Settings
 
 WRITE_OPTION = "zpd_write"
+
+
+def _json_dumps(value: Any) -> str:
+    # JSON columns hold whole reports (256 x 8 floats); orjson writes them ~10x faster.
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
 def _prepare_sqlite_path(url: str) -> None:
@@ -30,7 +36,12 @@ def create_db_engine(settings: Settings) -> Engine:
     url = settings.database_url
     if settings.is_sqlite:
         _prepare_sqlite_path(url)
-        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+        engine = create_engine(
+            url,
+            json_serializer=_json_dumps,
+            json_deserializer=orjson.loads,
+            connect_args={"timeout": 60, "check_same_thread": False},
+        )
         _install_sqlite_hooks(engine, settings.sqlite_synchronous)
         return engine
     return create_engine(
@@ -38,6 +49,8 @@ def create_db_engine(settings: Settings) -> Engine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         pool_pre_ping=True,
+        json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
         pool_timeout=10,
         connect_args={"connect_timeout": 5},
     )
