@@ -29,15 +29,26 @@ from typing import Any
 import httpx
 import numpy as np
 
-from service.curricula import ArmInfo, arm_feedback, build_strategy, draw_batch, problem_signals, sample_rng
+from service.curricula import (
+    ArmInfo,
+    arm_feedback,
+    build_strategy,
+    draw_batch,
+    problem_signals,
+    sample_rng,
+)
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
 def percentiles(samples_ms: list[float]) -> dict[str, float]:
     a = np.asarray(samples_ms)
-    return {"median_ms": float(np.median(a)), "p99_ms": float(np.percentile(a, 99)),
-            "mean_ms": float(a.mean()), "n": int(a.size)}
+    return {
+        "median_ms": float(np.median(a)),
+        "p99_ms": float(np.percentile(a, 99)),
+        "mean_ms": float(a.mean()),
+        "n": int(a.size),
+    }
 
 
 def free_port() -> int:
@@ -71,8 +82,19 @@ def bench_http(database_url: str, steps: int, synchronous: str | None) -> dict[s
     if synchronous:
         env["ZPD_SQLITE_SYNCHRONOUS"] = synchronous
     server = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--log-level", "warning"],
-        env=env, stdout=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "service.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=url, timeout=30) as http:
@@ -83,8 +105,15 @@ def bench_http(database_url: str, steps: int, synchronous: str | None) -> dict[s
                 except httpx.HTTPError:
                     time.sleep(0.1)
             arms = [{"name": f"level-{i}", "size": 5000} for i in range(10)]
-            rid = http.post("/v1/runs", json={"name": "bench", "arms": arms, "seed": 0,
-                                              "strategy": {"name": "sec", "tau": 0.5}}).json()["run_id"]
+            rid = http.post(
+                "/v1/runs",
+                json={
+                    "name": "bench",
+                    "arms": arms,
+                    "seed": 0,
+                    "strategy": {"name": "sec", "tau": 0.5},
+                },
+            ).json()["run_id"]
             rng = random.Random(0)
             sample_ms, report_ms, step_ms = [], [], []
             for k in range(steps + 10):
@@ -92,9 +121,15 @@ def bench_http(database_url: str, steps: int, synchronous: str | None) -> dict[s
                 sample = http.post(f"/v1/runs/{rid}/sample", json={"batch_size": 256})
                 t1 = time.perf_counter()
                 sample.raise_for_status()
-                results = [{**item, "rewards": [rng.choice((0.0, 0.1, 1.0)) for _ in range(8)]}
-                           for item in sample.json()["items"]]
-                body = {"report_id": f"r{k}", "sample_id": sample.json()["sample_id"], "results": results}
+                results = [
+                    {**item, "rewards": [rng.choice((0.0, 0.1, 1.0)) for _ in range(8)]}
+                    for item in sample.json()["items"]
+                ]
+                body = {
+                    "report_id": f"r{k}",
+                    "sample_id": sample.json()["sample_id"],
+                    "results": results,
+                }
                 t2 = time.perf_counter()
                 http.post(f"/v1/runs/{rid}/report", json=body).raise_for_status()
                 t3 = time.perf_counter()
@@ -102,8 +137,11 @@ def bench_http(database_url: str, steps: int, synchronous: str | None) -> dict[s
                     sample_ms.append((t1 - t0) * 1000)
                     report_ms.append((t3 - t2) * 1000)
                     step_ms.append((t1 - t0 + t3 - t2) * 1000)
-        return {"step": percentiles(step_ms), "sample": percentiles(sample_ms),
-                "report": percentiles(report_ms)}
+        return {
+            "step": percentiles(step_ms),
+            "sample": percentiles(sample_ms),
+            "report": percentiles(report_ms),
+        }
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -115,7 +153,9 @@ def postgres_database(admin_url: str) -> str | None:
 
     name = f"zpd_bench_{os.getpid()}"
     try:
-        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+        admin = create_engine(
+            admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
+        )
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
             conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -127,7 +167,9 @@ def postgres_database(admin_url: str) -> str | None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--math-iterations", type=int, default=2000)
     parser.add_argument("--json", default="benchmarks/results/bench_step.json")
@@ -135,7 +177,10 @@ def main() -> int:
     args = parser.parse_args()
 
     rows: dict[str, Any] = {}
-    print(f"strategy math, 100 arms, 256 draws + 1 update, {args.math_iterations} iterations ...", flush=True)
+    print(
+        f"strategy math, 100 arms, 256 draws + 1 update, {args.math_iterations} iterations ...",
+        flush=True,
+    )
     rows["math (in-process)"] = {"step": bench_math(args.math_iterations)}
     with tempfile.TemporaryDirectory() as folder:
         for label, sync in [("sqlite FULL (default)", "FULL"), ("sqlite NORMAL", "NORMAL")]:
@@ -154,10 +199,18 @@ def main() -> int:
         s = row["step"]
         sample = f"{row['sample']['median_ms']:.2f}" if "sample" in row else "-"
         report = f"{row['report']['median_ms']:.2f}" if "report" in row else "-"
-        print(f"{label:<28}{s['median_ms']:>11.2f}ms{s['p99_ms']:>8.2f}ms{sample:>10}ms{report:>10}ms")
-    out = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                       "platform": platform.platform()},
-           "steps": args.steps, "results": rows}
+        print(
+            f"{label:<28}{s['median_ms']:>11.2f}ms{s['p99_ms']:>8.2f}ms{sample:>10}ms{report:>10}ms"
+        )
+    out = {
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+        },
+        "steps": args.steps,
+        "results": rows,
+    }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(out, indent=2))
     print(f"\nwrote {args.json}")

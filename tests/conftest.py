@@ -90,7 +90,9 @@ def free_port() -> int:
 class LiveServer:
     """A real ``zpd serve`` process (uvicorn) on a free port."""
 
-    def __init__(self, database_url: str, env: dict[str, str] | None = None, workdir: Path | None = None) -> None:
+    def __init__(
+        self, database_url: str, env: dict[str, str] | None = None, workdir: Path | None = None
+    ) -> None:
         self.database_url = database_url
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"

@@ -148,10 +148,13 @@ def simulate(
             probabilities.append([sample.probabilities[n] for n in names])
         if log_every and (step + 1) % log_every == 0:
             acc = " ".join(f"{a:.2f}" for a in learner.accuracy)
-            print(f"  [{strategy['name']} seed {seed}] step {step + 1}/{steps}  accuracy {acc}",
-                  flush=True)
-    return SimulationResult(strategy["name"], seed, run.run_id, learner.accuracy.tolist(),
-                            probabilities, checkpoints)
+            print(
+                f"  [{strategy['name']} seed {seed}] step {step + 1}/{steps}  accuracy {acc}",
+                flush=True,
+            )
+    return SimulationResult(
+        strategy["name"], seed, run.run_id, learner.accuracy.tolist(), probabilities, checkpoints
+    )
 
 
 def _free_port() -> int:
@@ -166,8 +169,18 @@ def local_service(database: Path) -> Iterator[str]:
     port = _free_port()
     env = {**os.environ, "ZPD_DATABASE_URL": f"sqlite:///{database}"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--log-level", "warning"],
-        env=env, stdout=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "service.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -208,8 +221,10 @@ def run_command(args: argparse.Namespace) -> int:
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     unknown = [s for s in strategies if s not in _STRATEGY_DEFAULTS]
     if unknown:
-        print(f"zpd simulate: unknown strategies {unknown}; choose from "
-              f"{sorted(_STRATEGY_DEFAULTS)}", file=sys.stderr)
+        print(
+            f"zpd simulate: unknown strategies {unknown}; choose from {sorted(_STRATEGY_DEFAULTS)}",
+            file=sys.stderr,
+        )
         return 2
     config = LearnerConfig()
     seeds = list(range(args.seeds))
@@ -223,15 +238,25 @@ def run_command(args: argparse.Namespace) -> int:
                 if name == "sec":
                     strategy.update(alpha=args.alpha, tau=args.tau)
                 for seed in seeds:
-                    results.append(simulate(client, strategy, steps=args.steps,
-                                            batch_size=args.batch_size, seed=seed, config=config,
-                                            log_every=max(1, args.steps // 4)))
+                    results.append(
+                        simulate(
+                            client,
+                            strategy,
+                            steps=args.steps,
+                            batch_size=args.batch_size,
+                            seed=seed,
+                            config=config,
+                            log_every=max(1, args.steps // 4),
+                        )
+                    )
         elapsed = time.perf_counter() - started
     print()
     print(format_report(results, config.levels))
     calls = 2 * args.steps * len(results)
-    print(f"\n{calls} service calls in {elapsed:.1f} s ({1000 * elapsed / calls:.1f} ms per call, "
-          "simulation included)")
+    print(
+        f"\n{calls} service calls in {elapsed:.1f} s ({1000 * elapsed / calls:.1f} ms per call, "
+        "simulation included)"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps([asdict(r) for r in results], indent=2))
         print(f"wrote {args.json}")
@@ -243,16 +268,20 @@ def _service(args: argparse.Namespace) -> Iterator[str]:
     if args.url:
         yield args.url
         return
-    with tempfile.TemporaryDirectory(prefix="zpd-simulate-") as folder:
-        with local_service(Path(folder) / "zpd.db") as url:
-            yield url
+    with (
+        tempfile.TemporaryDirectory(prefix="zpd-simulate-") as folder,
+        local_service(Path(folder) / "zpd.db") as url,
+    ):
+        yield url
 
 
 def register_command(subparsers: Any) -> None:
     """Add ``zpd simulate`` to the ``zpd`` command line."""
     parser = subparsers.add_parser(
-        "simulate", help="train a simulated learner against the service (sec vs random)",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "simulate",
+        help="train a simulated learner against the service (sec vs random)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--url", help="a running service; default: start one on a temp SQLite")
     parser.add_argument("--strategies", default="sec,random", help="comma-separated (sec,random)")
@@ -266,4 +295,3 @@ def register_command(subparsers: Any) -> None:
 
 
 __all__ = ["LearnerConfig", "SimulatedLearner", "SimulationResult", "simulate", "register_command"]
-

@@ -26,7 +26,12 @@ from service.settings import Settings, get_settings
 
 log = logging.getLogger("zpd")
 
-_HTTP_CODES = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+_HTTP_CODES = {
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+}
 
 
 def create_app(settings: Settings | None = None, events: EventBus | None = None) -> FastAPI:

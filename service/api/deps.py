@@ -12,15 +12,15 @@ from service.settings import Settings
 
 
 def get_db(request: Request) -> Database:
-    return request.app.state.db  # type: ignore[no-any-return]
+    return request.app.state.db
 
 
 def get_app_settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 def get_events(request: Request) -> EventBus:
-    return request.app.state.events  # type: ignore[no-any-return]
+    return request.app.state.events
 
 
 DbDep = Annotated[Database, Depends(get_db)]

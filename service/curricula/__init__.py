@@ -13,7 +13,12 @@ from service.curricula.base import (
     register,
     strategy_names,
 )
-from service.curricula.rewards import arm_feedback, grpo_advantages, mean_abs_advantage, problem_signals
+from service.curricula.rewards import (
+    arm_feedback,
+    grpo_advantages,
+    mean_abs_advantage,
+    problem_signals,
+)
 from service.curricula.sampling import Batch, draw_batch, sample_rng
 
 __all__ = [

@@ -45,7 +45,9 @@ class _TrackedValues:
         return {"q": [0.0] * len(arms)}
 
     def update(self, state: State, feedback: ArmFeedback, step: int) -> State:
-        return {"q": td_update(np.asarray(state["q"]), feedback, self.alpha, self.unsampled).tolist()}
+        return {
+            "q": td_update(np.asarray(state["q"]), feedback, self.alpha, self.unsampled).tolist()
+        }
 
     def values(self, state: State) -> np.ndarray:
         return np.asarray(state["q"], dtype=np.float64)

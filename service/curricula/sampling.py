@@ -58,7 +58,5 @@ def draw_batch(
         rank[order] = np.arange(order.size) - first
         size_of = np.array([s if s is not None else 1 for s in sizes], dtype=np.int64)
         before = np.asarray(drawn_before, dtype=np.int64)
-        indices[slots] = draw_indices(
-            seed, slot_arms, size_of[slot_arms], before[slot_arms] + rank
-        )
+        indices[slots] = draw_indices(seed, slot_arms, size_of[slot_arms], before[slot_arms] + rank)
     return Batch(arms=arms, indices=indices, counts=counts)

@@ -36,9 +36,8 @@ class Database:
         """
         bind = self._write_engine if write else self.engine
         try:
-            with Session(bind, expire_on_commit=False, autoflush=False) as session:
-                with session.begin():
-                    yield session
+            with Session(bind, expire_on_commit=False, autoflush=False) as session, session.begin():
+                yield session
         except ZPDError:
             raise
         except IntegrityError as exc:

@@ -14,7 +14,9 @@ from service.schemas import HistoryOut, HistoryPoint
 MAX_POINTS_LIMIT = 10_000
 
 
-def history(db: Database, run_id: str, *, since_step: int = 0, max_points: int = 2000) -> HistoryOut:
+def history(
+    db: Database, run_id: str, *, since_step: int = 0, max_points: int = 2000
+) -> HistoryOut:
     """The run's steps after ``since_step``, at most ``max_points`` of them.
 
     When more steps exist, every k-th step is kept (k = ceil(steps / max_points)) and

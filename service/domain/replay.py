@@ -32,7 +32,9 @@ class ReplayResult:
 def _close(a: Any, b: Any) -> bool:
     if a is None or b is None:
         return a is b
-    return bool(np.allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float), rtol=0, atol=1e-12))
+    return bool(
+        np.allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float), rtol=0, atol=1e-12)
+    )
 
 
 def replay_run(db: Database, run_id: str, *, write: bool = False) -> ReplayResult:
@@ -84,7 +86,9 @@ def _differences(run: Any, strategy: Any, rebuilt: Replayed) -> list[str]:
     replayed_q = strategy.values(rebuilt.state)
     if not _close(stored_q, replayed_q):
         found.append(f"q: stored {stored_q.tolist()}, replayed {replayed_q.tolist()}")
-    for arm, counter, sampled in zip(run.arms, rebuilt.counters, rebuilt.times_sampled, strict=True):
+    for arm, counter, sampled in zip(
+        run.arms, rebuilt.counters, rebuilt.times_sampled, strict=True
+    ):
         pairs = {
             "times_sampled": (arm.times_sampled, sampled),
             "times_reported": (arm.times_reported, counter.times_reported),

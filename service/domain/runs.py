@@ -339,7 +339,9 @@ def report(
             results=results,
             rewards=[
                 float(r) if present else None
-                for r, present in zip(applied.feedback.reward, applied.feedback.present, strict=True)
+                for r, present in zip(
+                    applied.feedback.reward, applied.feedback.present, strict=True
+                )
             ],
             counts=applied.feedback.count.tolist(),
             outcomes=[None if np.isnan(o) else float(o) for o in applied.feedback.outcome],

@@ -105,7 +105,7 @@ def replay(
     initial_state: State,
     positions: Mapping[str, int],
     reports: Sequence[Sequence[Mapping[str, Any]]],
-    sample_counts: Sequence[Sequence[int]],
+    sample_counts: Sequence[Sequence[int] | np.ndarray],
 ) -> Replayed:
     """Rebuild run state from ``reports`` (each a results list, in step order) and samples."""
     state = initial_state

@@ -27,7 +27,12 @@ def client(database_url: str) -> Iterator[TestClient]:
 
 
 def create(client: TestClient, **overrides: Any) -> dict[str, Any]:
-    body = {"name": "run", "arms": ARMS, "strategy": {"name": "sec", "alpha": 0.5, "tau": 0.5}, "seed": 3}
+    body = {
+        "name": "run",
+        "arms": ARMS,
+        "strategy": {"name": "sec", "alpha": 0.5, "tau": 0.5},
+        "seed": 3,
+    }
     body.update(overrides)
     response = client.post("/v1/runs", json=body)
     assert response.status_code == 201, response.text
@@ -37,7 +42,11 @@ def create(client: TestClient, **overrides: Any) -> dict[str, Any]:
 def test_create_get_list_run(client: TestClient) -> None:
     run = create(client)
     assert run["strategy"] == {
-        "name": "sec", "alpha": 0.5, "tau": 0.5, "unsampled": "hold", "advantage_std": "unbiased"
+        "name": "sec",
+        "alpha": 0.5,
+        "tau": 0.5,
+        "unsampled": "hold",
+        "advantage_std": "unbiased",
     }
     assert [a["name"] for a in run["arms"]] == ["easy", "medium", "hard"]
     assert all(a["q"] == 0.0 and a["probability"] == pytest.approx(1 / 3) for a in run["arms"])
@@ -172,6 +181,11 @@ def test_health_and_docs(client: TestClient) -> None:
     assert client.get("/readyz").json()["status"] == "ready"
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
-    for path in ["/v1/runs", "/v1/runs/{run_id}", "/v1/runs/{run_id}/sample",
-                 "/v1/runs/{run_id}/report", "/v1/runs/{run_id}/history"]:
+    for path in [
+        "/v1/runs",
+        "/v1/runs/{run_id}",
+        "/v1/runs/{run_id}/sample",
+        "/v1/runs/{run_id}/report",
+        "/v1/runs/{run_id}/history",
+    ]:
         assert path in paths

@@ -16,8 +16,14 @@ ARMS = [{"name": "easy", "size": 10}, {"name": "hard", "size": 5}]
 
 @pytest.fixture
 def client(database_url: str) -> Iterator[TestClient]:
-    settings = Settings(database_url=database_url, max_batch_size=512, max_rollouts=16,
-                        max_results=100, max_arms=4, max_body_bytes=64 * 1024)
+    settings = Settings(
+        database_url=database_url,
+        max_batch_size=512,
+        max_rollouts=16,
+        max_results=100,
+        max_arms=4,
+        max_body_bytes=64 * 1024,
+    )
     with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
         yield test_client
 
@@ -26,8 +32,9 @@ def client(database_url: str) -> Iterator[TestClient]:
 def run_id(client: TestClient) -> str:
     run = client.post("/v1/runs", json={"name": "r", "arms": ARMS, "seed": 1}).json()
     client.post(f"/v1/runs/{run['run_id']}/sample", json={"batch_size": 4})
-    client.post(f"/v1/runs/{run['run_id']}/report",
-                json={"results": [{"arm": "easy", "rewards": [1, 0]}]})
+    client.post(
+        f"/v1/runs/{run['run_id']}/report", json={"results": [{"arm": "easy", "rewards": [1, 0]}]}
+    )
     return str(run["run_id"])
 
 
@@ -49,14 +56,22 @@ REPORTS: list[tuple[str, Any, str]] = [
     ("inf advantage", b'{"results": [{"arm": "easy", "advantages": [-Infinity]}]}', "finite"),
     ("empty rewards", {"results": [{"arm": "easy", "rewards": []}]}, "must not be empty"),
     ("no results", {"results": []}, "results"),
-    ("both signals", {"results": [{"arm": "easy", "rewards": [1], "advantages": [1]}]}, "exactly one"),
+    (
+        "both signals",
+        {"results": [{"arm": "easy", "rewards": [1], "advantages": [1]}]},
+        "exactly one",
+    ),
     ("neither signal", {"results": [{"arm": "easy"}]}, "exactly one"),
     ("index outside arm", {"results": [{"arm": "hard", "index": 5, "rewards": [1, 0]}]}, "outside"),
     ("negative index", {"results": [{"arm": "hard", "index": -1, "rewards": [1, 0]}]}, "index"),
     ("string reward", {"results": [{"arm": "easy", "rewards": ["a"]}]}, "rewards"),
     ("too many rollouts", {"results": [{"arm": "easy", "rewards": [0] * 17}]}, "at most 16"),
     ("too many results", {"results": [{"arm": "easy", "rewards": [0]}] * 101}, "at most 100"),
-    ("unknown sample", {"sample_id": "x", "results": [{"arm": "easy", "rewards": [1]}]}, "sample_id"),
+    (
+        "unknown sample",
+        {"sample_id": "x", "results": [{"arm": "easy", "rewards": [1]}]},
+        "sample_id",
+    ),
     ("extra field", {"results": [{"arm": "easy", "rewards": [1]}], "reward": 1}, "extra"),
     ("malformed json", b'{"results": [', "not valid JSON"),
     ("not an object", b"[1, 2]", "body"),
@@ -69,16 +84,19 @@ def test_bad_report_is_422_and_changes_nothing(
 ) -> None:
     before = snapshot(client, run_id)
     if isinstance(body, bytes):
-        response = client.post(f"/v1/runs/{run_id}/report", content=body,
-                               headers={"content-type": "application/json"})
+        response = client.post(
+            f"/v1/runs/{run_id}/report", content=body, headers={"content-type": "application/json"}
+        )
     else:
         response = client.post(f"/v1/runs/{run_id}/report", json=body)
     assert_error(response, 422, "invalid_request", mentions)
     assert snapshot(client, run_id) == before
 
 
-@pytest.mark.parametrize(("batch_size", "mentions"), [(0, "batch_size"), (-3, "batch_size"),
-                                                      (513, "at most 512"), ("x", "batch_size")])
+@pytest.mark.parametrize(
+    ("batch_size", "mentions"),
+    [(0, "batch_size"), (-3, "batch_size"), (513, "at most 512"), ("x", "batch_size")],
+)
 def test_bad_batch_size_is_422_and_changes_nothing(
     client: TestClient, run_id: str, batch_size: Any, mentions: str
 ) -> None:

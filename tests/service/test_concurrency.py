@@ -34,10 +34,15 @@ def make_results(rng: random.Random) -> list[dict[str, Any]]:
 @pytest.mark.slow
 def test_parallel_reports_equal_a_sequential_replay(live_server: LiveServer) -> None:
     url = live_server.url
-    run = httpx.post(f"{url}/v1/runs", json={
-        "name": "race", "arms": [{"name": a, "size": 7} for a in ARMS],
-        "strategy": {"name": "sec", "alpha": 0.3, "tau": 0.4}, "seed": 5,
-    }).json()
+    run = httpx.post(
+        f"{url}/v1/runs",
+        json={
+            "name": "race",
+            "arms": [{"name": a, "size": 7} for a in ARMS],
+            "strategy": {"name": "sec", "alpha": 0.3, "tau": 0.4},
+            "seed": 5,
+        },
+    ).json()
     rid = run["run_id"]
     sent: dict[str, list[dict[str, Any]]] = {}
     sampled: list[int] = []
@@ -50,8 +55,9 @@ def test_parallel_reports_equal_a_sequential_replay(live_server: LiveServer) -> 
             for k in range(REPORTS_EACH):
                 report_id = f"w{worker}-{k}"
                 results = make_results(rng)
-                response = http.post(f"/v1/runs/{rid}/report",
-                                     json={"report_id": report_id, "results": results})
+                response = http.post(
+                    f"/v1/runs/{rid}/report", json={"report_id": report_id, "results": results}
+                )
                 with lock:
                     if response.status_code != 200:
                         failures.append(f"{report_id}: {response.status_code} {response.text}")

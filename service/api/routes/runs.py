@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Query, Response, status
 
 from service.api.deps import DbDep, EventsDep, SettingsDep
@@ -19,7 +21,7 @@ from service.schemas import (
     SampleRequest,
 )
 
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorOut, "description": "Unknown run"},
     409: {"model": ErrorOut, "description": "Conflicts with stored state"},
     422: {"model": ErrorOut, "description": "Invalid request"},

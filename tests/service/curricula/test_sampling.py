@@ -19,9 +19,7 @@ def test_epochs_are_reshuffled_and_draws_continue_across_calls() -> None:
     whole = arm_stream(seed=9, arm=0, size=100, start=0, count=200)
     assert whole[:100].tolist() != whole[100:].tolist()
     # 30 then 170 draws give the same stream as 200 at once
-    parts = np.concatenate(
-        [arm_stream(9, 0, 100, 0, 30), arm_stream(9, 0, 100, 30, 170)]
-    )
+    parts = np.concatenate([arm_stream(9, 0, 100, 0, 30), arm_stream(9, 0, 100, 30, 170)])
     assert parts.tolist() == whole.tolist()
 
 
@@ -68,8 +66,9 @@ def test_batch_indices_continue_each_arms_stream() -> None:
     p = np.array([0.5, 0.3, 0.2])
     sizes = [7, 50, 1000]
     first = draw_batch(p, 40, sample_rng(4, 0), seed=4, sizes=sizes, drawn_before=[0, 0, 0])
-    second = draw_batch(p, 40, sample_rng(4, 1), seed=4, sizes=sizes,
-                        drawn_before=first.counts.tolist())
+    second = draw_batch(
+        p, 40, sample_rng(4, 1), seed=4, sizes=sizes, drawn_before=first.counts.tolist()
+    )
     for arm in range(3):
         got = np.concatenate([first.indices[first.arms == arm], second.indices[second.arms == arm]])
         assert got.tolist() == arm_stream(4, arm, sizes[arm], 0, got.size).tolist()

@@ -1,0 +1,76 @@
+"""The ``zpd`` command line: replay rebuilds exactly the stored state."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from service.api import create_app
+from service.settings import Settings
+
+
+def zpd(*args: str, url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args],
+        env={"ZPD_DATABASE_URL": url, "PATH": ""},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def as_json(value: object) -> dict[str, list[float]]:
+    # SQLite hands JSON columns back as text, PostgreSQL as decoded objects.
+    return json.loads(value) if isinstance(value, str) else value  # type: ignore[return-value]
+
+
+def seeded_run(url: str) -> str:
+    client = TestClient(create_app(Settings(database_url=url)))
+    rid = client.post(
+        "/v1/runs", json={"name": "r", "arms": [{"name": "a", "size": 4}, {"name": "b"}], "seed": 2}
+    ).json()["run_id"]
+    for k in range(5):
+        sample = client.post(f"/v1/runs/{rid}/sample", json={"batch_size": 3}).json()
+        results = [{**i, "rewards": [1.0, float(k % 2), 0.0]} for i in sample["items"]]
+        client.post(f"/v1/runs/{rid}/report", json={"results": results}).raise_for_status()
+    return str(rid)
+
+
+def test_replay_matches_then_detects_and_repairs_tampering(database_url: str) -> None:
+    rid = seeded_run(database_url)
+    ok = zpd("replay", rid, url=database_url)
+    assert ok.returncode == 0, ok.stderr
+    assert "replayed 5 reports and 5 samples" in ok.stdout and "matches" in ok.stdout
+
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        state = as_json(conn.execute(text("SELECT strategy_state FROM runs")).scalar_one())
+        good_q = state["q"]
+        conn.execute(
+            text("UPDATE runs SET strategy_state = :s"), {"s": json.dumps({"q": [9.0, 9.0]})}
+        )
+        conn.execute(text("UPDATE arms SET times_reported = times_reported + 1"))
+    bad = zpd("replay", rid, url=database_url)
+    assert bad.returncode == 1 and "q: stored [9.0, 9.0]" in bad.stdout
+    assert "times_reported" in bad.stdout
+    fixed = zpd("replay", rid, "--write", url=database_url)
+    assert fixed.returncode == 0 and "rewritten" in fixed.stdout
+    with engine.connect() as conn:
+        assert (
+            as_json(conn.execute(text("SELECT strategy_state FROM runs")).scalar_one())["q"]
+            == good_q
+        )
+    engine.dispose()
+    assert zpd("replay", rid, url=database_url).returncode == 0
+
+
+def test_replay_of_unknown_run_is_a_clear_error(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'z.db'}"
+    create_app(Settings(database_url=url))
+    result = zpd("replay", "nope", url=url)
+    assert result.returncode == 2 and "does not exist" in result.stderr
