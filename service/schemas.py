@@ -11,27 +11,52 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import orjson
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+
+def _integral(value: Any) -> Any:
+    # JSON Schema counts 3.0 as an integer; strict pydantic would not.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Integer = Annotated[int, BeforeValidator(_integral)]
+MAX_SAFE_INTEGER = 2**53 - 1
+MAX_TAGS_BYTES = 4096  # the largest integer every JSON client reads exactly
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: JSON false is not a seed of 0, "3" is not a batch size of 3
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class ArmSpec(_Body):
     """One problem category of a run."""
 
     name: Name
-    size: int | None = Field(
-        default=None, ge=1, le=2**53, description="Number of problems in the category."
+    size: Integer | None = Field(
+        default=None, ge=1, le=MAX_SAFE_INTEGER, description="Number of problems in the category."
     )
     tags: dict[str, Any] = Field(
-        default_factory=dict, description="Free-form labels, e.g. task and difficulty."
+        default_factory=dict,
+        description="Free-form labels, e.g. task and difficulty (JSON, at most 4 KiB).",
     )
+
+    @field_validator("tags")
+    @classmethod
+    def _storable_tags(cls, tags: dict[str, Any]) -> dict[str, Any]:
+        try:
+            encoded = orjson.dumps(tags)
+        except TypeError as exc:  # e.g. an integer beyond 64 bits
+            raise ValueError(f"tags must be storable JSON: {exc}") from None
+        if len(encoded) > MAX_TAGS_BYTES:
+            raise ValueError(f"tags must encode to at most {MAX_TAGS_BYTES} bytes of JSON")
+        return tags
 
 
 class StrategySpec(BaseModel):
@@ -50,8 +75,8 @@ class CreateRunRequest(_Body):
     name: Name
     arms: list[ArmSpec] = Field(min_length=1)
     strategy: StrategySpec = Field(default_factory=StrategySpec)
-    seed: int | None = Field(
-        default=None, ge=0, le=2**63 - 1, description="Random seed; drawn when omitted."
+    seed: Integer | None = Field(
+        default=None, ge=0, le=MAX_SAFE_INTEGER, description="Random seed; drawn when omitted."
     )
 
 
@@ -84,7 +109,7 @@ class RunList(BaseModel):
 
 
 class SampleRequest(_Body):
-    batch_size: int = Field(ge=1, description="Number of problems to draw.")
+    batch_size: Integer = Field(ge=1, description="Number of problems to draw.")
     sample_id: Id | None = Field(
         default=None,
         description="Optional idempotency key: the same id answers the stored sample again.",
@@ -108,9 +133,9 @@ class ProblemResult(_Body):
     """One problem's outcome: its rollout rewards, or advantages computed by the trainer."""
 
     arm: Name
-    index: int | None = Field(default=None, ge=0)
-    rewards: list[FiniteFloat] | None = None
-    advantages: list[FiniteFloat] | None = None
+    index: Integer | None = Field(default=None, ge=0, le=MAX_SAFE_INTEGER)
+    rewards: list[FiniteFloat] | None = Field(default=None, min_length=1)
+    advantages: list[FiniteFloat] | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _one_signal(self) -> ProblemResult:

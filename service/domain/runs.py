@@ -134,7 +134,7 @@ def create_run(db: Database, request: CreateRunRequest, settings: Settings) -> R
         strategy = build_strategy(request.strategy.name, request.strategy.options(), infos)
     except StrategyError as exc:
         raise InvalidRequest(str(exc), {"strategy": request.strategy.model_dump()}) from exc
-    seed = request.seed if request.seed is not None else secrets.randbits(63)
+    seed = request.seed if request.seed is not None else secrets.randbits(53)
     now = utcnow()
     run = Run(
         id=new_id(),

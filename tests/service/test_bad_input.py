@@ -54,7 +54,7 @@ REPORTS: list[tuple[str, Any, str]] = [
     ("nan reward", b'{"results": [{"arm": "easy", "rewards": [NaN, 1]}]}', "finite"),
     ("inf reward", b'{"results": [{"arm": "easy", "rewards": [Infinity]}]}', "finite"),
     ("inf advantage", b'{"results": [{"arm": "easy", "advantages": [-Infinity]}]}', "finite"),
-    ("empty rewards", {"results": [{"arm": "easy", "rewards": []}]}, "must not be empty"),
+    ("empty rewards", {"results": [{"arm": "easy", "rewards": []}]}, "at least 1 item"),
     ("no results", {"results": []}, "results"),
     (
         "both signals",
@@ -75,6 +75,7 @@ REPORTS: list[tuple[str, Any, str]] = [
     ("extra field", {"results": [{"arm": "easy", "rewards": [1]}], "reward": 1}, "extra"),
     ("malformed json", b'{"results": [', "not valid JSON"),
     ("not an object", b"[1, 2]", "body"),
+    ("not utf-8", b'{"results": "\xff\xfe"}', "not valid JSON"),
 ]
 
 
@@ -122,6 +123,8 @@ CREATES: list[tuple[str, dict[str, Any], str]] = [
     ("duplicate arms", {"arms": [{"name": "a"}, {"name": "a"}]}, "unique"),
     ("too many arms", {"arms": [{"name": str(i)} for i in range(5)]}, "at most 4"),
     ("zero size", {"arms": [{"name": "a", "size": 0}]}, "size"),
+    ("huge tag integer", {"arms": [{"name": "a", "tags": {"d": -(2**64)}}]}, "tags"),
+    ("huge tags", {"arms": [{"name": "a", "tags": {"d": "x" * 5000}}]}, "4096 bytes"),
     ("alpha zero", {"strategy": {"name": "sec", "alpha": 0}}, "alpha"),
     ("alpha above one", {"strategy": {"name": "sec", "alpha": 1.01}}, "alpha"),
     ("tau zero", {"strategy": {"name": "sec", "tau": 0}}, "tau"),
