@@ -20,13 +20,13 @@ demo: $(STAMP)
 	$(BIN)/zpd simulate --strategies sec,random --steps 300
 
 test: $(STAMP)
-	$(BIN)/ruff check service trainer_client gpu_worker migrations tests benchmarks examples
+	$(BIN)/ruff check .
 	$(BIN)/mypy service trainer_client
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check service trainer_client gpu_worker migrations tests benchmarks examples
-	$(BIN)/ruff format --check service trainer_client gpu_worker migrations tests benchmarks examples
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 serve: $(STAMP)
 	$(BIN)/zpd serve

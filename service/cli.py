@@ -3,6 +3,7 @@
     zpd serve [--host H] [--port P]   run the service (SQLite ./zpd.db unless ZPD_DATABASE_URL)
     zpd migrate [--revision R]        upgrade (or downgrade) the database schema
     zpd replay RUN_ID [--write]       rebuild a run's state from its stored reports
+    zpd keys create|list|revoke       API keys of tenants
 
 More commands come from installed packages through the ``zpd.commands`` entry-point
 group (e.g. ``zpd simulate`` from ``trainer_client``): each entry point is a function
@@ -23,18 +24,33 @@ from service.settings import Settings
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from service.auth import keys_required
     from service.db.engine import create_db_engine
     from service.db.schema import SchemaError, ensure_schema
+    from service.db.transaction import Database
 
     settings = Settings()
     engine = create_db_engine(settings)
     try:
         ensure_schema(engine, settings.database_url, settings.auto_migrate)
+        open_service = not keys_required(Database(engine))
     except SchemaError as exc:
         print(f"zpd serve: {exc.message}", file=sys.stderr)
         return 2
     finally:
         engine.dispose()
+    if (
+        open_service
+        and not _is_loopback(args.host)
+        and not (args.allow_open or settings.allow_open)
+    ):
+        print(
+            f"zpd serve: refusing to serve {args.host} without API keys: anyone who can reach it "
+            "could read and change every run. Create a key (`zpd keys create --tenant NAME`), "
+            "or pass --allow-open (ZPD_ALLOW_OPEN=true) if the network is trusted.",
+            file=sys.stderr,
+        )
+        return 2
     print(f"zpd: serving on http://{args.host}:{args.port} (database: {_safe_url(settings)})")
     print(f"zpd: API docs at http://{args.host}:{args.port}/docs", flush=True)
     uvicorn.run(
@@ -46,6 +62,52 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         access_log=args.access_log,
     )
+    return 0
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _keys(args: argparse.Namespace) -> int:
+    from service import auth
+    from service.db.engine import create_db_engine
+    from service.db.schema import SchemaError, ensure_schema
+    from service.db.transaction import Database
+    from service.errors import ZPDError
+
+    settings = Settings()
+    engine = create_db_engine(settings)
+    db = Database(engine)
+    try:
+        ensure_schema(engine, settings.database_url, settings.auto_migrate)
+        if args.keys_command == "create":
+            kind = "read" if args.read_only else "write"
+            key, info = auth.create_key(db, args.tenant, kind, args.name)
+            print(
+                f"created {kind} key {info.key_id} for tenant {info.tenant!r}; "
+                "it is shown only now:"
+            )
+            print(key)
+        elif args.keys_command == "revoke":
+            info = auth.revoke_key(db, args.key_id)
+            print(f"revoked key {info.key_id} (tenant {info.tenant!r})")
+        else:
+            for info in auth.list_keys(db):
+                state = f"revoked {info.revoked_at:%Y-%m-%d %H:%M}" if info.revoked_at else "active"
+                print(f"{info.key_id}  {info.tenant:<20} {info.kind:<6} {state:<24} {info.name}")
+    except (SchemaError, ZPDError) as exc:
+        print(f"zpd keys: {exc.message}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
     return 0
 
 
@@ -119,6 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     serve.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
     serve.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=False)
+    serve.add_argument(
+        "--allow-open",
+        action="store_true",
+        help="serve a non-loopback address without API keys (trusted networks only)",
+    )
     serve.set_defaults(func=_serve)
 
     migrate = sub.add_parser("migrate", help="upgrade the database schema (ZPD_DATABASE_URL)")
@@ -130,6 +197,17 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("run_id")
     replay.add_argument("--write", action="store_true", help="store the rebuilt state")
     replay.set_defaults(func=_replay)
+
+    keys = sub.add_parser("keys", help="create, list and revoke API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="create a key (printed once)")
+    create.add_argument("--tenant", required=True, help="the tenant the key acts for")
+    create.add_argument("--read-only", action="store_true", help="read-only (dashboards)")
+    create.add_argument("--name", default="", help="a note to recognise the key by")
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("key_id")
+    keys_sub.add_parser("list", help="list keys (never the keys themselves)")
+    keys.set_defaults(func=_keys)
 
     for entry in entry_points(group="zpd.commands"):
         try:

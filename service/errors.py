@@ -6,7 +6,9 @@ Every error the service raises on purpose is a :class:`ZPDError`. One handler
 raises the same named errors on the other side of the wire.
 
     ZPDError
-    ├── NotFound            404  not_found
+    ├── Unauthorized        401  unauthorized  (no key, or an unknown/revoked one)
+    ├── Forbidden           403  forbidden     (a read-only key asked to write)
+    ├── NotFound            404  not_found     (also: another tenant's run)
     ├── InvalidRequest      422  invalid_request
     ├── Conflict            409  conflict
     ├── PayloadTooLarge     413  payload_too_large
@@ -32,6 +34,20 @@ class ZPDError(Exception):
     def to_body(self) -> dict[str, Any]:
         """The JSON error body sent to clients."""
         return {"error": {"code": self.code, "message": self.message, "detail": self.detail}}
+
+
+class Unauthorized(ZPDError):
+    """The request carries no valid API key while the service requires one."""
+
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(ZPDError):
+    """The key is valid but may not do this (a read-only key asked to write)."""
+
+    status_code = 403
+    code = "forbidden"
 
 
 class NotFound(ZPDError):

@@ -33,6 +33,10 @@ class Settings(BaseSettings):
         description="SQLite PRAGMA synchronous: FULL makes every answered 2xx survive power "
         "loss; NORMAL is faster and survives process crashes only.",
     )
+    allow_open: bool = Field(
+        default=False,
+        description="Let `zpd serve` bind a non-loopback address while no API key exists.",
+    )
     max_batch_size: int = Field(default=8192, ge=1, description="Largest /sample batch_size.")
     max_arms: int = Field(default=1000, ge=1, description="Most arms a run may have.")
     max_results: int = Field(default=65536, ge=1, description="Most problems in one report.")

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
+from service.auth import Principal, authenticate
 from service.db.transaction import Database
 from service.events import EventBus
 from service.settings import Settings
@@ -26,3 +28,29 @@ def get_events(request: Request) -> EventBus:
 DbDep = Annotated[Database, Depends(get_db)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 EventsDep = Annotated[EventBus, Depends(get_events)]
+
+
+def bearer_key(request: Request) -> str | None:
+    """The API key of ``Authorization: Bearer <key>``; for GET also ``?access_token=`` (an
+    EventSource in a browser cannot set headers)."""
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, token = header.partition(" ")
+        return token.strip() if scheme.lower() == "bearer" and token.strip() else header
+    if request.method == "GET":
+        return request.query_params.get("access_token")
+    return None
+
+
+async def get_principal(request: Request) -> Principal:
+    db: Database = request.app.state.db
+    return await run_in_threadpool(authenticate, db, bearer_key(request))
+
+
+async def get_writer(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    principal.require_write()
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+WriterDep = Annotated[Principal, Depends(get_writer)]

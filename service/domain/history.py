@@ -15,7 +15,12 @@ MAX_POINTS_LIMIT = 10_000
 
 
 def history(
-    db: Database, run_id: str, *, since_step: int = 0, max_points: int = 2000
+    db: Database,
+    run_id: str,
+    *,
+    since_step: int = 0,
+    max_points: int = 2000,
+    tenant: str | None = None,
 ) -> HistoryOut:
     """The run's steps after ``since_step``, at most ``max_points`` of them.
 
@@ -27,7 +32,7 @@ def history(
         NotFound: unknown run.
     """
     with db.transaction() as session:
-        run = load_run(session, run_id)
+        run = load_run(session, run_id, tenant=tenant)
         names = [arm.name for arm in run.arms]
         remaining = max(0, run.step - since_step)
         stride = max(1, math.ceil(remaining / max_points)) if remaining else 1

@@ -20,6 +20,7 @@ import orjson
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from service.auth import DEFAULT_TENANT
 from service.curricula import (
     ArmInfo,
     Strategy,
@@ -65,13 +66,20 @@ def strategy_of(run: Run) -> Strategy:
     return build_strategy(run.strategy_name, run.strategy_options, arm_infos(run))
 
 
-def load_run(session: Session, run_id: str, *, lock: bool = False) -> Run:
+def load_run(
+    session: Session, run_id: str, *, tenant: str | None = None, lock: bool = False
+) -> Run:
     """The run with its arms; ``lock`` takes the run's row lock (PostgreSQL).
 
+    Args:
+        tenant: only a run of this tenant is found (None: any tenant, for operators).
+
     Raises:
-        NotFound: no run has this id.
+        NotFound: no run has this id (for this tenant).
     """
     query = select(Run).where(Run.id == run_id).options(selectinload(Run.arms))
+    if tenant is not None:
+        query = query.where(Run.tenant == tenant)
     if lock:
         query = query.with_for_update(of=Run)
     run = session.scalars(query).one_or_none()
@@ -114,7 +122,9 @@ def run_out(run: Run, strategy: Strategy | None = None) -> RunOut:
     )
 
 
-def create_run(db: Database, request: CreateRunRequest, settings: Settings) -> RunOut:
+def create_run(
+    db: Database, request: CreateRunRequest, settings: Settings, tenant: str = DEFAULT_TENANT
+) -> RunOut:
     """Create a run; its strategy options are validated and stored with defaults filled in.
 
     Raises:
@@ -138,6 +148,7 @@ def create_run(db: Database, request: CreateRunRequest, settings: Settings) -> R
     now = utcnow()
     run = Run(
         id=new_id(),
+        tenant=tenant,
         name=request.name,
         strategy_name=strategy.name,
         strategy_options=strategy.options(),
@@ -166,18 +177,19 @@ def create_run(db: Database, request: CreateRunRequest, settings: Settings) -> R
     return run_out(run, strategy)
 
 
-def get_run(db: Database, run_id: str) -> RunOut:
+def get_run(db: Database, run_id: str, tenant: str | None = None) -> RunOut:
     """One run with its arm values and probabilities."""
     with db.transaction() as session:
-        return run_out(load_run(session, run_id))
+        return run_out(load_run(session, run_id, tenant=tenant))
 
 
-def list_runs(db: Database) -> RunList:
-    """All runs, newest first."""
+def list_runs(db: Database, tenant: str | None = None) -> RunList:
+    """All runs (of ``tenant``, if given), newest first."""
     with db.transaction() as session:
-        runs = session.scalars(
-            select(Run).options(selectinload(Run.arms)).order_by(Run.created_at.desc())
-        ).all()
+        query = select(Run).options(selectinload(Run.arms)).order_by(Run.created_at.desc())
+        if tenant is not None:
+            query = query.where(Run.tenant == tenant)
+        runs = session.scalars(query).all()
         return RunList(runs=[run_out(run) for run in runs])
 
 
@@ -196,7 +208,13 @@ def _sample_out(run: Run, row: Sample) -> SampleOut:
     )
 
 
-def sample(db: Database, run_id: str, request: SampleRequest, settings: Settings) -> SampleOut:
+def sample(
+    db: Database,
+    run_id: str,
+    request: SampleRequest,
+    settings: Settings,
+    tenant: str | None = None,
+) -> SampleOut:
     """Draw ``batch_size`` problems: arm per slot from the strategy, index inside the arm.
 
     The k-th sample call of a run always uses the generator of (seed, k), so the same
@@ -213,7 +231,7 @@ def sample(db: Database, run_id: str, request: SampleRequest, settings: Settings
             {"batch_size": request.batch_size, "limit": settings.max_batch_size},
         )
     with db.transaction(write=True) as session:
-        run = load_run(session, run_id, lock=True)
+        run = load_run(session, run_id, tenant=tenant, lock=True)
         if request.sample_id is not None:
             stored = session.scalars(
                 select(Sample).where(Sample.run_id == run_id, Sample.sample_id == request.sample_id)
@@ -291,7 +309,11 @@ def _validate_results(run: Run, results: list[dict[str, Any]], settings: Setting
 
 
 def report(
-    db: Database, run_id: str, request: ReportRequest, settings: Settings
+    db: Database,
+    run_id: str,
+    request: ReportRequest,
+    settings: Settings,
+    tenant: str | None = None,
 ) -> tuple[ReportOut, bool]:
     """Apply one training step's outcome; returns the answer and whether it was a repeat.
 
@@ -313,7 +335,7 @@ def report(
     results = [r.model_dump(exclude_none=True) for r in request.results]
     body_hash = _body_hash(request.sample_id, results)
     with db.transaction(write=True) as session:
-        run = load_run(session, run_id, lock=True)
+        run = load_run(session, run_id, tenant=tenant, lock=True)
         names = [arm.name for arm in run.arms]
         stored = session.scalars(
             select(Report).where(Report.run_id == run_id, Report.report_id == report_id)

@@ -78,3 +78,16 @@ def test_zpd_serve_refuses_a_stale_schema_and_zpd_migrate_fixes_it(tmp_path: Pat
     )
     assert migrate.returncode == 0, migrate.stderr
     create_app(Settings(database_url=url, auto_migrate=False))  # no longer refused
+
+
+def test_a_database_at_0001_is_refused_then_upgraded_with_its_runs(database_url: str) -> None:
+    from fastapi.testclient import TestClient
+
+    client = TestClient(create_app(Settings(database_url=database_url)))
+    rid = client.post("/v1/runs", json={"name": "old", "arms": [{"name": "a"}]}).json()["run_id"]
+    command.downgrade(alembic_config(database_url), "0001")  # as written by version 0.1
+    with pytest.raises(SchemaError, match="at revision 0001.*zpd migrate"):
+        create_app(Settings(database_url=database_url))
+    command.upgrade(alembic_config(database_url), "head")
+    upgraded = TestClient(create_app(Settings(database_url=database_url)))
+    assert upgraded.get(f"/v1/runs/{rid}").json()["name"] == "old"  # now in tenant "default"

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Response, status
 
-from service.api.deps import DbDep, EventsDep, SettingsDep
+from service.api.deps import DbDep, EventsDep, PrincipalDep, SettingsDep, WriterDep
 from service.domain import history as history_domain
 from service.domain import runs as domain
 from service.schemas import (
@@ -22,6 +22,8 @@ from service.schemas import (
 )
 
 ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "An API key is required (or it is unknown/revoked)"},
+    403: {"model": ErrorOut, "description": "The API key is read-only"},
     404: {"model": ErrorOut, "description": "Unknown run"},
     409: {"model": ErrorOut, "description": "Conflicts with stored state"},
     422: {"model": ErrorOut, "description": "Invalid request"},
@@ -32,29 +34,34 @@ router = APIRouter(prefix="/v1/runs", tags=["runs"], responses=ERRORS)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=RunOut)
-def create_run(body: CreateRunRequest, db: DbDep, settings: SettingsDep) -> RunOut:
+def create_run(body: CreateRunRequest, db: DbDep, settings: SettingsDep, who: WriterDep) -> RunOut:
     """Create a run: its arms, strategy (``{"name": "sec", "alpha": 0.5, ...}``) and seed."""
-    return domain.create_run(db, body, settings)
+    return domain.create_run(db, body, settings, who.tenant)
 
 
 @router.get("", response_model=RunList)
-def list_runs(db: DbDep) -> RunList:
-    """All runs, newest first."""
-    return domain.list_runs(db)
+def list_runs(db: DbDep, who: PrincipalDep) -> RunList:
+    """All runs of the caller's tenant, newest first."""
+    return domain.list_runs(db, who.tenant)
 
 
 @router.get("/{run_id}", response_model=RunOut)
-def get_run(run_id: str, db: DbDep) -> RunOut:
+def get_run(run_id: str, db: DbDep, who: PrincipalDep) -> RunOut:
     """One run: per arm its value q, sampling probability and counters."""
-    return domain.get_run(db, run_id)
+    return domain.get_run(db, run_id, who.tenant)
 
 
 @router.post("/{run_id}/sample", response_model=SampleOut)
 def sample(
-    run_id: str, body: SampleRequest, db: DbDep, settings: SettingsDep, events: EventsDep
+    run_id: str,
+    body: SampleRequest,
+    db: DbDep,
+    settings: SettingsDep,
+    events: EventsDep,
+    who: WriterDep,
 ) -> SampleOut:
     """Draw ``batch_size`` problems to train on next."""
-    answer = domain.sample(db, run_id, body, settings)
+    answer = domain.sample(db, run_id, body, settings, who.tenant)
     events.publish(run_id, {"type": "sample", "sample_id": answer.sample_id, "step": answer.step})
     return answer
 
@@ -67,9 +74,10 @@ def report(
     db: DbDep,
     settings: SettingsDep,
     events: EventsDep,
+    who: WriterDep,
 ) -> ReportOut:
     """Apply one training step's rewards (or advantages); idempotent on ``report_id``."""
-    answer, repeated = domain.report(db, run_id, body, settings)
+    answer, repeated = domain.report(db, run_id, body, settings, who.tenant)
     if repeated:
         response.headers["Idempotent-Replayed"] = "true"
     else:
@@ -81,10 +89,13 @@ def report(
 def history(
     run_id: str,
     db: DbDep,
+    who: PrincipalDep,
     since_step: int = Query(0, ge=0, description="Only steps after this one."),
     max_points: int = Query(
         2000, ge=1, le=history_domain.MAX_POINTS_LIMIT, description="Downsample to at most this."
     ),
 ) -> HistoryOut:
     """Per step: arm values, probabilities, rewards and counts (downsampled)."""
-    return history_domain.history(db, run_id, since_step=since_step, max_points=max_points)
+    return history_domain.history(
+        db, run_id, since_step=since_step, max_points=max_points, tenant=who.tenant
+    )
