@@ -4,34 +4,49 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.zpd-installed
+PIP := $(BIN)/python -m pip --disable-pip-version-check
+BASE_STAMP := $(VENV)/.zpd-base
+ML_STAMP := $(VENV)/.zpd-ml
+TORCH_VERSION := 2.13.0
+# Used only when no configured package source has the CPU build of torch.
+TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
+VERL_VERSION := 0.7.1
 
-.PHONY: demo test lint typecheck pytest serve bench install clean
+.PHONY: demo test lint typecheck serve bench install install-ml clean
 
-$(STAMP): pyproject.toml
+$(BASE_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	@touch $(STAMP)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e '.[dev]'
+	@touch $@
 
-install: $(STAMP)
+# torch (CPU build), TRL, verl: for the trainer adapters and their tests.
+$(ML_STAMP): $(BASE_STAMP)
+	$(PIP) install --quiet 'torch==$(TORCH_VERSION)+cpu' \
+	  || $(PIP) install --quiet --extra-index-url $(TORCH_CPU_INDEX) 'torch==$(TORCH_VERSION)+cpu'
+	$(PIP) install --quiet -e '.[dev,trl,verl]'
+	$(PIP) install --quiet --no-deps 'verl==$(VERL_VERSION)'
+	@touch $@
 
-demo: $(STAMP)
+install: $(BASE_STAMP)
+install-ml: $(ML_STAMP)
+
+demo: $(BASE_STAMP)
 	$(BIN)/zpd simulate --strategies sec,random --steps 300
 
-test: $(STAMP)
+test: $(ML_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy service trainer_client
 	$(BIN)/pytest
 
-lint: $(STAMP)
+lint: $(BASE_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-serve: $(STAMP)
+serve: $(BASE_STAMP)
 	$(BIN)/zpd serve
 
-bench: $(STAMP)
+bench: $(BASE_STAMP)
 	$(BIN)/python benchmarks/bench_step.py
 
 clean:

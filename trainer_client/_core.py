@@ -12,7 +12,7 @@ import random
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -44,6 +44,39 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 """Default timeouts: 5 s to connect, 30 s to read, write or wait for a pooled connection."""
+
+
+def _transport_errors() -> tuple[type[Exception], ...]:
+    errors: list[type[Exception]] = [httpx.TransportError]
+    try:  # Starlette's TestClient is built on httpx's successor, httpx2
+        import httpx2  # type: ignore[import-not-found,unused-ignore]
+
+        errors.append(httpx2.TransportError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+TRANSPORT_ERRORS = _transport_errors()
+"""Exceptions meaning "no answer came back" (connection refused, reset, timed out)."""
+
+
+class SyncHTTPClient(Protocol):
+    """What the sync client needs of ``http_client``: ``httpx.Client`` and FastAPI's
+    ``TestClient`` both qualify."""
+
+    def request(
+        self, method: str, url: str, *, json: Any = ..., headers: Any = ...
+    ) -> Any: ...  # an httpx(-compatible) Response
+
+
+class AsyncHTTPClient(Protocol):
+    """What the async client needs of ``http_client``: e.g. ``httpx.AsyncClient``."""
+
+    async def request(
+        self, method: str, url: str, *, json: Any = ..., headers: Any = ...
+    ) -> Any: ...
+
 
 ArmLike = str | ArmSpec | Mapping[str, Any]
 StrategyLike = str | Strategy | Mapping[str, Any]
@@ -224,13 +257,11 @@ def parse_json(response: httpx.Response) -> dict[str, Any]:
     try:
         body = response.json()
     except ValueError as exc:
-        raise UnexpectedResponseError(
-            "answer is not JSON", status=response.status_code
-        ) from exc
+        raise UnexpectedResponseError("answer is not JSON", status=response.status_code) from exc
     return body if isinstance(body, dict) else {"value": body}
 
 
-def transport_error(call_method: str, url: str, exc: httpx.TransportError) -> CurriculumError:
+def transport_error(call_method: str, url: str, exc: Exception) -> CurriculumError:
     """A transport failure (no answer) as a :class:`ConnectionFailedError`."""
     return ConnectionFailedError(
         f"{call_method} {url} failed: {type(exc).__name__}: {exc}", detail=type(exc).__name__
@@ -242,6 +273,4 @@ def auth_headers(api_key: str | None) -> dict[str, str]:
 
 
 def log_retry(method: str, path: str, attempt: int, delay: float, why: str) -> None:
-    logger.warning(
-        "%s %s failed (%s); retry %d in %.2fs", method, path, why, attempt + 1, delay
-    )
+    logger.warning("%s %s failed (%s); retry %d in %.2fs", method, path, why, attempt + 1, delay)

@@ -1,7 +1,6 @@
-"""The asynchronous client of the ZPD v1 API (same methods as :class:`CurriculumClient`).
-
-    async with AsyncCurriculumClient("http://127.0.0.1:8000") as client:
-        sample = await client.sample(run_id, batch_size=256)
+"""The asynchronous client of the ZPD v1 API: the methods of :class:`CurriculumClient`,
+awaitable, e.g. ``sample = await client.sample(run_id, batch_size=256)`` inside
+``async with AsyncCurriculumClient("http://127.0.0.1:8000") as client:``.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from trainer_client import _core
 from trainer_client._core import (
     DEFAULT_TIMEOUT,
     ArmLike,
+    AsyncHTTPClient,
     Call,
     ResultLike,
     RetryPolicy,
@@ -38,20 +38,21 @@ class AsyncCurriculumClient:
         base_url: str | None = None,
         *,
         api_key: str | None = None,
-        http_client: httpx.AsyncClient | None = None,
+        http_client: AsyncHTTPClient | None = None,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        self._owned: httpx.AsyncClient | None = None
+        self._http: AsyncHTTPClient
         if http_client is None:
             if not base_url:
                 raise ValueError("give base_url or http_client")
-            self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout)
-            self._owns_http = True
+            self._owned = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout)
+            self._http = self._owned
             self._prefix = ""
         else:
             self._http = http_client
-            self._owns_http = False
             self._prefix = base_url.rstrip("/") if base_url else ""
         self._headers = _core.auth_headers(api_key)
         self.retry = retry or RetryPolicy()
@@ -59,8 +60,8 @@ class AsyncCurriculumClient:
 
     async def aclose(self) -> None:
         """Close the HTTP connections if this client created them."""
-        if self._owns_http:
-            await self._http.aclose()
+        if self._owned is not None:
+            await self._owned.aclose()
 
     async def __aenter__(self) -> AsyncCurriculumClient:
         return self
@@ -106,11 +107,11 @@ class AsyncCurriculumClient:
 
     async def healthz(self) -> dict[str, Any]:
         """The liveness probe's answer."""
-        return _core.parse_json(await self._send("GET", "/healthz", None, idempotent=True))
+        return _core.parse_json(await self._send("GET", "/healthz", None, retry=True))
 
     async def readyz(self) -> dict[str, Any]:
         """The readiness probe's answer, once; raises :class:`UnavailableError` when not ready."""
-        return _core.parse_json(await self._send("GET", "/readyz", None, idempotent=False))
+        return _core.parse_json(await self._send("GET", "/readyz", None, retry=False))
 
     async def wait_until_ready(self, timeout: float = 30.0, interval: float = 0.25) -> None:
         """Poll ``/readyz`` until it answers 200 (see :meth:`CurriculumClient.wait_until_ready`)."""
@@ -135,23 +136,21 @@ class AsyncCurriculumClient:
         return _core.parse_answer(response, call.model)
 
     async def _send(
-        self, method: str, path: str, body: dict[str, Any] | None, idempotent: bool
+        self, method: str, path: str, body: dict[str, Any] | None, retry: bool
     ) -> httpx.Response:
         url = self._prefix + path
         attempt = 0
         while True:
             try:
-                response = await self._http.request(
-                    method, url, json=body, headers=self._headers
-                )
-            except httpx.TransportError as exc:
+                response = await self._http.request(method, url, json=body, headers=self._headers)
+            except _core.TRANSPORT_ERRORS as exc:
                 error = _core.transport_error(method, url, exc)
-                if not idempotent or attempt >= self.retry.max_retries:
+                if not retry or attempt >= self.retry.max_retries:
                     raise error from exc
                 why, hint = type(exc).__name__, None
             else:
                 retryable = _core.is_retryable_status(response.status_code)
-                if not (idempotent and retryable) or attempt >= self.retry.max_retries:
+                if not (retry and retryable) or attempt >= self.retry.max_retries:
                     return response
                 why = f"HTTP {response.status_code}"
                 hint = _core.retry_hint(_core.error_from_response(response))

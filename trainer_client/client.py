@@ -29,6 +29,7 @@ from trainer_client._core import (
     ResultLike,
     RetryPolicy,
     StrategyLike,
+    SyncHTTPClient,
 )
 from trainer_client.errors import CurriculumError, UnavailableError
 from trainer_client.models import History, Report, Run, Sample
@@ -56,20 +57,21 @@ class CurriculumClient:
         base_url: str | None = None,
         *,
         api_key: str | None = None,
-        http_client: httpx.Client | None = None,
+        http_client: SyncHTTPClient | None = None,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        self._owned: httpx.Client | None = None
+        self._http: SyncHTTPClient
         if http_client is None:
             if not base_url:
                 raise ValueError("give base_url or http_client")
-            self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
-            self._owns_http = True
+            self._owned = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
+            self._http = self._owned
             self._prefix = ""
         else:
             self._http = http_client
-            self._owns_http = False
             self._prefix = base_url.rstrip("/") if base_url else ""
         self._headers = _core.auth_headers(api_key)
         self.retry = retry or RetryPolicy()
@@ -77,8 +79,8 @@ class CurriculumClient:
 
     def close(self) -> None:
         """Close the HTTP connections if this client created them."""
-        if self._owns_http:
-            self._http.close()
+        if self._owned is not None:
+            self._owned.close()
 
     def __enter__(self) -> CurriculumClient:
         return self
@@ -132,11 +134,11 @@ class CurriculumClient:
 
     def healthz(self) -> dict[str, Any]:
         """The liveness probe's answer (the process is up)."""
-        return _core.parse_json(self._send("GET", "/healthz", None, idempotent=True))
+        return _core.parse_json(self._send("GET", "/healthz", None, retry=True))
 
     def readyz(self) -> dict[str, Any]:
         """The readiness probe's answer, once; raises :class:`UnavailableError` when not ready."""
-        return _core.parse_json(self._send("GET", "/readyz", None, idempotent=False))
+        return _core.parse_json(self._send("GET", "/readyz", None, retry=False))
 
     def wait_until_ready(self, timeout: float = 30.0, interval: float = 0.25) -> None:
         """Poll ``/readyz`` until it answers 200.
@@ -169,7 +171,7 @@ class CurriculumClient:
         return _core.parse_answer(response, call.model)
 
     def _send(
-        self, method: str, path: str, body: dict[str, Any] | None, idempotent: bool
+        self, method: str, path: str, body: dict[str, Any] | None, retry: bool
     ) -> httpx.Response:
         """Send once, or until an answer that is final; the last answer is returned as is."""
         url = self._prefix + path
@@ -177,14 +179,14 @@ class CurriculumClient:
         while True:
             try:
                 response = self._http.request(method, url, json=body, headers=self._headers)
-            except httpx.TransportError as exc:
+            except _core.TRANSPORT_ERRORS as exc:
                 error = _core.transport_error(method, url, exc)
-                if not idempotent or attempt >= self.retry.max_retries:
+                if not retry or attempt >= self.retry.max_retries:
                     raise error from exc
                 why, hint = type(exc).__name__, None
             else:
                 retryable = _core.is_retryable_status(response.status_code)
-                if not (idempotent and retryable) or attempt >= self.retry.max_retries:
+                if not (retry and retryable) or attempt >= self.retry.max_retries:
                     return response
                 why = f"HTTP {response.status_code}"
                 hint = _core.retry_hint(_core.error_from_response(response))

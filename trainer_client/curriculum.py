@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
 
-from trainer_client._core import ArmLike, StrategyLike, new_id
+from trainer_client._core import ArmLike, StrategyLike, arm_payload, new_id
 from trainer_client.client import CurriculumClient
 from trainer_client.errors import InvalidRequestError
 from trainer_client.models import History, Report, Run, SampleItem
@@ -90,13 +90,13 @@ class Curriculum:
         strategy: StrategyLike | None = None,
         seed: int | None = None,
     ) -> Curriculum:
-        """The newest run called ``name`` whose arm names equal ``arms``' (so a restarted
-        trainer continues its curriculum), or a new run when there is none."""
-        wanted = [_arm_name(arm) for arm in arms]
+        """The newest run called ``name`` whose arms have the names and sizes of ``arms``
+        (so a restarted trainer continues its curriculum), or a new run when there is none."""
+        wanted = [(spec["name"], spec.get("size")) for spec in map(arm_payload, arms)]
         matching = [
             run
             for run in client.list_runs()
-            if run.name == name and [arm.name for arm in run.arms] == wanted
+            if run.name == name and [(arm.name, arm.size) for arm in run.arms] == wanted
         ]
         if matching:
             newest = max(matching, key=lambda run: run.created_at)
@@ -160,11 +160,3 @@ class Curriculum:
             self.run_id, results, sample_id=batch.sample_id, report_id=batch.report_id
         )
         return self.last_report
-
-
-def _arm_name(arm: ArmLike) -> str:
-    if isinstance(arm, str):
-        return arm
-    if isinstance(arm, dict):
-        return str(arm["name"])
-    return str(getattr(arm, "name", arm))

@@ -36,6 +36,9 @@ class Strategy(BaseModel):
 
     name: str = "sec"
 
+    def __init__(self, name: str = "sec", **options: Any) -> None:
+        super().__init__(name=name, **options)
+
 
 class ProblemResult(_Request):
     """One problem's outcome: rollout ``rewards`` or trainer-computed ``advantages``."""

@@ -1,0 +1,10 @@
+"""Adapters that plug ZPD into real trainers.
+
+- :mod:`trainer_client.adapters.arms`: dataset rows -> arms (pure, no trainer library).
+- :mod:`trainer_client.adapters.trl`: ``ZPDGRPOTrainer``, TRL's ``GRPOTrainer`` with ZPD
+  choosing the prompts and receiving each group's rewards (needs ``trl``).
+- :mod:`trainer_client.adapters.verl`: ``ZPDCurriculumSampler``, verl's curriculum sampler
+  (needs ``verl``).
+
+Each trainer adapter imports its library only when it is imported itself.
+"""
