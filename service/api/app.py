@@ -23,6 +23,7 @@ from service.db.schema import ensure_schema
 from service.db.transaction import Database
 from service.errors import PayloadTooLarge, Unavailable, ZPDError
 from service.events import EventBus, LocalEventBus
+from service.observability import install_observability
 from service.settings import Settings, get_settings
 
 log = logging.getLogger("zpd")
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, events: EventBus | None = None)
     app.state.db = db
     app.state.events = events or LocalEventBus()
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    install_observability(app, settings)
     _install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(runs.router)
