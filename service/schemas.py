@@ -99,6 +99,13 @@ class RunOut(BaseModel):
     seed: int
     step: int = Field(description="Reports applied so far (training steps).")
     samples: int = Field(description="Sample calls answered so far.")
+    samples_pending: int = Field(
+        default=0, description="Samples not reported yet whose lease is still running."
+    )
+    samples_expired: int = Field(
+        default=0,
+        description="Samples whose lease ran out before a report named their sample_id.",
+    )
     created_at: datetime
     updated_at: datetime
     arms: list[ArmState]
@@ -113,6 +120,13 @@ class SampleRequest(_Body):
     sample_id: Id | None = Field(
         default=None,
         description="Optional idempotency key: the same id answers the stored sample again.",
+    )
+    lease_seconds: Integer | None = Field(
+        default=None,
+        ge=1,
+        le=7 * 24 * 3600,
+        description="Report (naming this sample_id) within this time, or the sample counts "
+        "as expired. Default: ZPD_SAMPLE_LEASE_SECONDS.",
     )
 
 

@@ -37,6 +37,11 @@ class Settings(BaseSettings):
         default=False,
         description="Let `zpd serve` bind a non-loopback address while no API key exists.",
     )
+    sample_lease_seconds: int = Field(
+        default=3600,
+        ge=1,
+        description="A sample not reported (by sample_id) within this time counts as expired.",
+    )
     max_batch_size: int = Field(default=8192, ge=1, description="Largest /sample batch_size.")
     max_arms: int = Field(default=1000, ge=1, description="Most arms a run may have.")
     max_results: int = Field(default=65536, ge=1, description="Most problems in one report.")

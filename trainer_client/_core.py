@@ -212,10 +212,14 @@ def list_runs_call() -> Call[RunList]:
     return Call("GET", "/v1/runs", RunList)
 
 
-def sample_call(run_id: str, batch_size: int, sample_id: str | None) -> Call[Sample]:
+def sample_call(
+    run_id: str, batch_size: int, sample_id: str | None, lease_seconds: int | None = None
+) -> Call[Sample]:
     if batch_size < 1:
         raise InvalidRequestError(f"batch_size must be >= 1, got {batch_size}")
-    body = {"batch_size": batch_size, "sample_id": sample_id or new_id("s")}
+    body: dict[str, Any] = {"batch_size": batch_size, "sample_id": sample_id or new_id("s")}
+    if lease_seconds is not None:
+        body["lease_seconds"] = lease_seconds
     return Call("POST", _run_path(run_id, "/sample"), Sample, json=body)
 
 

@@ -87,9 +87,18 @@ class AsyncCurriculumClient:
         """All runs."""
         return (await self._execute(_core.list_runs_call())).runs
 
-    async def sample(self, run_id: str, batch_size: int, sample_id: str | None = None) -> Sample:
-        """Draw ``batch_size`` problems (idempotent through ``sample_id``)."""
-        return await self._execute(_core.sample_call(run_id, batch_size, sample_id))
+    async def sample(
+        self,
+        run_id: str,
+        batch_size: int,
+        sample_id: str | None = None,
+        lease_seconds: int | None = None,
+    ) -> Sample:
+        """Draw ``batch_size`` problems (idempotent through ``sample_id``; see the sync client
+        for ``lease_seconds``)."""
+        return await self._execute(
+            _core.sample_call(run_id, batch_size, sample_id, lease_seconds)
+        )
 
     async def report(
         self,

@@ -111,10 +111,18 @@ class CurriculumClient:
         """All runs."""
         return self._execute(_core.list_runs_call()).runs
 
-    def sample(self, run_id: str, batch_size: int, sample_id: str | None = None) -> Sample:
+    def sample(
+        self,
+        run_id: str,
+        batch_size: int,
+        sample_id: str | None = None,
+        lease_seconds: int | None = None,
+    ) -> Sample:
         """Draw ``batch_size`` problems. ``sample_id`` (generated when omitted) makes the call
-        idempotent: the same id answers the stored sample again, so it is retried safely."""
-        return self._execute(_core.sample_call(run_id, batch_size, sample_id))
+        idempotent: the same id answers the stored sample again, so it is retried safely.
+        ``lease_seconds``: report (with this sample_id) within this time, or the service
+        counts the sample as expired (default: the service's ZPD_SAMPLE_LEASE_SECONDS)."""
+        return self._execute(_core.sample_call(run_id, batch_size, sample_id, lease_seconds))
 
     def report(
         self,

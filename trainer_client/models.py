@@ -81,6 +81,8 @@ class Run(_Answer):
     seed: int
     step: int
     samples: int
+    samples_pending: int = 0
+    samples_expired: int = 0
     created_at: datetime
     updated_at: datetime
     arms: list[ArmState]

@@ -41,6 +41,7 @@ class Run(Base):
     seed: Mapped[int] = mapped_column(BigInteger)
     step: Mapped[int] = mapped_column(BigInteger, default=0)
     samples: Mapped[int] = mapped_column(BigInteger, default=0)
+    samples_expired: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -80,6 +81,7 @@ class Sample(Base):
     __table_args__ = (
         UniqueConstraint("run_id", "sample_id", name="uq_samples_run_sample_id"),
         UniqueConstraint("run_id", "seq", name="uq_samples_run_seq"),
+        Index("ix_samples_run_lease", "run_id", "lease_expires_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -91,6 +93,10 @@ class Sample(Base):
     arm_positions: Mapped[list[Any]] = mapped_column(JSON)
     indices: Mapped[list[Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # A lease: a sample not reported by lease_expires_at is marked expired and counted.
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    reported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    expired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class Report(Base):

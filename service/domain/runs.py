@@ -12,12 +12,13 @@ import hashlib
 import secrets
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 import numpy as np
 import orjson
-from sqlalchemy import func, select
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from service.auth import DEFAULT_TENANT
@@ -88,8 +89,67 @@ def load_run(
     return run
 
 
-def run_out(run: Run, strategy: Strategy | None = None) -> RunOut:
+@dataclass(frozen=True)
+class LeaseCounts:
+    """Samples of a run not reported yet, within and past their lease."""
+
+    pending: int = 0
+    expired: int = 0
+
+
+def lease_counts(session: Session, run_ids: Sequence[str]) -> dict[str, LeaseCounts]:
+    """Pending and expired samples per run; overdue samples not marked yet count as expired."""
+    if not run_ids:
+        return {}
+    now = utcnow()
+    overdue = Sample.lease_expires_at < now
+    rows = session.execute(
+        select(
+            Sample.run_id,
+            func.count().filter(~overdue | Sample.lease_expires_at.is_(None)),
+            func.count().filter(overdue),
+        )
+        .where(
+            Sample.run_id.in_(run_ids),
+            Sample.reported_at.is_(None),
+            Sample.expired_at.is_(None),
+        )
+        .group_by(Sample.run_id)
+    ).all()
+    marked = dict(
+        session.execute(select(Run.id, Run.samples_expired).where(Run.id.in_(run_ids))).all()
+    )
+    counts = {run_id: LeaseCounts(0, marked.get(run_id, 0)) for run_id in run_ids}
+    for run_id, pending, late in rows:
+        counts[run_id] = LeaseCounts(pending, marked.get(run_id, 0) + late)
+    return counts
+
+
+def expire_leases(session: Session, run: Run) -> int:
+    """Mark the run's samples whose lease ran out unreported; returns how many (locked run)."""
+    now = utcnow()
+    result = session.execute(
+        update(Sample)
+        .where(
+            Sample.run_id == run.id,
+            Sample.reported_at.is_(None),
+            Sample.expired_at.is_(None),
+            Sample.lease_expires_at < now,
+        )
+        .values(expired_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    expired = int(cast(CursorResult[Any], result).rowcount or 0)
+    if expired:
+        run.samples_expired += expired
+    return expired
+
+
+def run_out(
+    run: Run, strategy: Strategy | None = None, leases: LeaseCounts | None = None
+) -> RunOut:
     """Shape a run as the wire's ``RunOut``."""
+    leases = leases or LeaseCounts()
     strategy = strategy or strategy_of(run)
     q = strategy.values(run.strategy_state)
     p = strategy.probabilities(run.strategy_state, run.step)
@@ -116,6 +176,8 @@ def run_out(run: Run, strategy: Strategy | None = None) -> RunOut:
         seed=run.seed,
         step=run.step,
         samples=run.samples,
+        samples_pending=leases.pending,
+        samples_expired=leases.expired,
         created_at=_aware(run.created_at),
         updated_at=_aware(run.updated_at),
         arms=arms,
@@ -180,7 +242,8 @@ def create_run(
 def get_run(db: Database, run_id: str, tenant: str | None = None) -> RunOut:
     """One run with its arm values and probabilities."""
     with db.transaction() as session:
-        return run_out(load_run(session, run_id, tenant=tenant))
+        run = load_run(session, run_id, tenant=tenant)
+        return run_out(run, leases=lease_counts(session, [run.id])[run.id])
 
 
 def list_runs(db: Database, tenant: str | None = None) -> RunList:
@@ -190,7 +253,8 @@ def list_runs(db: Database, tenant: str | None = None) -> RunList:
         if tenant is not None:
             query = query.where(Run.tenant == tenant)
         runs = session.scalars(query).all()
-        return RunList(runs=[run_out(run) for run in runs])
+        leases = lease_counts(session, [run.id for run in runs])
+        return RunList(runs=[run_out(run, leases=leases[run.id]) for run in runs])
 
 
 def _sample_out(run: Run, row: Sample) -> SampleOut:
@@ -238,6 +302,7 @@ def sample(
             ).one_or_none()
             if stored is not None:
                 return _sample_out(run, stored)
+        expire_leases(session, run)
         strategy = strategy_of(run)
         probabilities = strategy.probabilities(run.strategy_state, run.step)
         batch = draw_batch(
@@ -251,6 +316,8 @@ def sample(
         for arm, count in zip(run.arms, batch.counts.tolist(), strict=True):
             if count:
                 arm.times_sampled += count
+        now = utcnow()
+        lease = request.lease_seconds or settings.sample_lease_seconds
         row = Sample(
             run_id=run.id,
             sample_id=request.sample_id or new_id(),
@@ -259,7 +326,8 @@ def sample(
             probabilities=probabilities.tolist(),
             arm_positions=batch.arms.tolist(),
             indices=batch.indices.tolist(),
-            created_at=utcnow(),
+            created_at=now,
+            lease_expires_at=now + timedelta(seconds=lease),
         )
         run.samples += 1
         run.updated_at = row.created_at
@@ -345,7 +413,8 @@ def report(
             return _report_out(run_id, names, stored), True
         _validate_results(run, results, settings)
         if request.sample_id is not None:
-            _check_sample_exists(session, run_id, request.sample_id)
+            _mark_sample_reported(session, run_id, request.sample_id)
+        expire_leases(session, run)
         strategy = strategy_of(run)
         positions = {name: i for i, name in enumerate(names)}
         applied = apply_report(strategy, run.strategy_state, run.step, positions, results)
@@ -386,11 +455,13 @@ def _check_same_body(stored: Report, body_hash: str) -> None:
         )
 
 
-def _check_sample_exists(session: Session, run_id: str, sample_id: str) -> None:
-    found = session.scalar(
-        select(func.count()).where(Sample.run_id == run_id, Sample.sample_id == sample_id)
-    )
-    if not found:
+def _mark_sample_reported(session: Session, run_id: str, sample_id: str) -> None:
+    row = session.scalars(
+        select(Sample).where(Sample.run_id == run_id, Sample.sample_id == sample_id)
+    ).one_or_none()
+    if row is None:
         raise InvalidRequest(
             f"sample_id {sample_id!r} was not issued by this run", {"sample_id": sample_id}
         )
+    if row.reported_at is None:
+        row.reported_at = utcnow()

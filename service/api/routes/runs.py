@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Response, status
 
+from service import observability
 from service.api.deps import DbDep, EventsDep, PrincipalDep, SettingsDep, WriterDep
 from service.domain import history as history_domain
 from service.domain import runs as domain
@@ -36,7 +37,9 @@ router = APIRouter(prefix="/v1/runs", tags=["runs"], responses=ERRORS)
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=RunOut)
 def create_run(body: CreateRunRequest, db: DbDep, settings: SettingsDep, who: WriterDep) -> RunOut:
     """Create a run: its arms, strategy (``{"name": "sec", "alpha": 0.5, ...}``) and seed."""
-    return domain.create_run(db, body, settings, who.tenant)
+    answer = domain.create_run(db, body, settings, who.tenant)
+    observability.remember_strategy(answer.run_id, str(answer.strategy["name"]))
+    return answer
 
 
 @router.get("", response_model=RunList)
@@ -62,6 +65,7 @@ def sample(
 ) -> SampleOut:
     """Draw ``batch_size`` problems to train on next."""
     answer = domain.sample(db, run_id, body, settings, who.tenant)
+    observability.record_sample(db, run_id, len(answer.items))
     events.publish(run_id, {"type": "sample", "sample_id": answer.sample_id, "step": answer.step})
     return answer
 
@@ -78,6 +82,7 @@ def report(
 ) -> ReportOut:
     """Apply one training step's rewards (or advantages); idempotent on ``report_id``."""
     answer, repeated = domain.report(db, run_id, body, settings, who.tenant)
+    observability.record_report(db, run_id, len(body.results), repeated)
     if repeated:
         response.headers["Idempotent-Replayed"] = "true"
     else:
