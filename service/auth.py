@@ -77,7 +77,10 @@ def authenticate(db: Database, key: str | None) -> Principal:
     with db.transaction() as session:
         if key is None:
             if session.scalar(select(exists().where(ApiKey.revoked_at.is_(None)))):
-                raise Unauthorized("an API key is required: send 'Authorization: Bearer <key>'")
+                raise Unauthorized(
+                    "an API key is required: send 'Authorization: Bearer <key>' "
+                    "(in a browser: add ?access_token=<key> to the dashboard's URL)"
+                )
             return OPEN
         row = session.scalars(select(ApiKey).where(ApiKey.key_hash == hash_key(key))).one_or_none()
         if row is None or row.revoked_at is not None:

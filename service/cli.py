@@ -61,6 +61,8 @@ def _serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         log_level=args.log_level,
         access_log=args.access_log,
+        # open dashboard event streams would otherwise hold a shutdown for a minute
+        timeout_graceful_shutdown=3,
     )
     return 0
 

@@ -73,7 +73,10 @@ class Subscription:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()
 
@@ -207,7 +210,8 @@ class RedisEventBus:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._listener
-        self._outbox.put(None)
+        with contextlib.suppress(queue.Full):
+            self._outbox.put(None, timeout=1.0)
         await asyncio.to_thread(self._thread.join, 2.0)
         self._publisher.close()
 

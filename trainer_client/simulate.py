@@ -123,6 +123,7 @@ def simulate(
     seed: int,
     config: LearnerConfig,
     log_every: int = 0,
+    dashboard: str | None = None,
 ) -> SimulationResult:
     """Train one simulated learner for ``steps`` steps with the curriculum ``strategy``."""
     names = [f"level-{k + 1}" for k in range(config.levels)]
@@ -131,6 +132,8 @@ def simulate(
         strategy = {"total_steps": steps, **strategy}
     run = client.create_run(f"simulate-{strategy['name']}-seed{seed}", arms, strategy, seed)
     learner = SimulatedLearner(config, np.random.default_rng(seed))
+    if dashboard:
+        print(f"  [{strategy['name']} seed {seed}] live: {dashboard}/runs/{run.run_id}", flush=True)
     position = {n: k for k, n in enumerate(names)}
     checkpoints, probabilities = [], []
     for step in range(steps):
@@ -247,6 +250,7 @@ def run_command(args: argparse.Namespace) -> int:
                             seed=seed,
                             config=config,
                             log_every=max(1, args.steps // 4),
+                            dashboard=f"{url}/dashboard",
                         )
                     )
         elapsed = time.perf_counter() - started

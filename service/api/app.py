@@ -22,7 +22,7 @@ from service.db.engine import create_db_engine
 from service.db.schema import ensure_schema
 from service.db.transaction import Database
 from service.errors import PayloadTooLarge, Unavailable, ZPDError
-from service.events import EventBus, LocalEventBus
+from service.events import EventBus, event_bus_for
 from service.observability import install_observability
 from service.settings import Settings, get_settings
 
@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None, events: EventBus | None = None)
     )
     app.state.settings = settings
     app.state.db = db
-    app.state.events = events or LocalEventBus()
+    app.state.events = events or event_bus_for(settings)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_observability(app, settings)
     _install_error_handlers(app)

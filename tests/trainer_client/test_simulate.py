@@ -79,7 +79,8 @@ def test_zpd_simulate_runs_end_to_end(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr + result.stdout
-    assert "Final accuracy per level" in result.stdout and "/dashboard" in result.stdout
+    assert "Final accuracy per level" in result.stdout
+    assert result.stdout.count("/dashboard/runs/") == 2  # a live link per run
     runs = {r["strategy"]: r for r in json.loads(out.read_text())}
     assert set(runs) == {"sec", "random"}
     for run in runs.values():
