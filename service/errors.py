@@ -12,6 +12,7 @@ raises the same named errors on the other side of the wire.
     ├── InvalidRequest      422  invalid_request
     ├── Conflict            409  conflict
     ├── PayloadTooLarge     413  payload_too_large
+    ├── RateLimited         429  rate_limited  (service.ratelimit; with Retry-After)
     └── Unavailable         503  unavailable  (a dependency is down; retry later)
 """
 

@@ -42,6 +42,12 @@ class Settings(BaseSettings):
         ge=1,
         description="A sample not reported (by sample_id) within this time counts as expired.",
     )
+    rate_limit_per_minute: int = Field(
+        default=12000,
+        ge=0,
+        description="Requests per minute per API key (per client address while the service "
+        "runs open); 0 turns limiting off. Shared through Redis when redis_url is set.",
+    )
     max_batch_size: int = Field(default=8192, ge=1, description="Largest /sample batch_size.")
     max_arms: int = Field(default=1000, ge=1, description="Most arms a run may have.")
     max_results: int = Field(default=65536, ge=1, description="Most problems in one report.")

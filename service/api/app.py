@@ -24,6 +24,7 @@ from service.db.transaction import Database
 from service.errors import PayloadTooLarge, Unavailable, ZPDError
 from service.events import EventBus, event_bus_for
 from service.observability import install_observability
+from service.ratelimit import RateLimited, RateLimiter
 from service.settings import Settings, get_settings
 
 log = logging.getLogger("zpd")
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None, events: EventBus | None = None)
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         await app.state.events.aclose()
+        app.state.rate_limiter.close()
         db.dispose()
 
     app = FastAPI(
@@ -65,6 +67,7 @@ def create_app(settings: Settings | None = None, events: EventBus | None = None)
     app.state.settings = settings
     app.state.db = db
     app.state.events = events or event_bus_for(settings)
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute, settings.redis_url)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_observability(app, settings)
     _install_error_handlers(app)
@@ -83,7 +86,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ZPDError)
     async def _zpd_error(_request: Request, exc: ZPDError) -> JSONResponse:
         response = _error(exc.status_code, exc.code, exc.message, exc.detail)
-        if isinstance(exc, Unavailable):
+        if isinstance(exc, Unavailable | RateLimited):
             response.headers["Retry-After"] = str(exc.retry_after)
         return response
 

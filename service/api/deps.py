@@ -42,9 +42,16 @@ def bearer_key(request: Request) -> str | None:
     return None
 
 
+def _authenticate_and_count(request: Request) -> Principal:
+    principal = authenticate(request.app.state.db, bearer_key(request))
+    client = request.client.host if request.client else "unknown"
+    request.app.state.rate_limiter.check(principal.key_id or f"open:{client}")
+    return principal
+
+
 async def get_principal(request: Request) -> Principal:
-    db: Database = request.app.state.db
-    return await run_in_threadpool(authenticate, db, bearer_key(request))
+    """Who is calling (401 without a valid key while keys exist; 429 over the rate limit)."""
+    return await run_in_threadpool(_authenticate_and_count, request)
 
 
 async def get_writer(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:

@@ -25,6 +25,7 @@ from service.schemas import (
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "An API key is required (or it is unknown/revoked)"},
     403: {"model": ErrorOut, "description": "The API key is read-only"},
+    429: {"model": ErrorOut, "description": "Over the key's rate limit; see Retry-After"},
     404: {"model": ErrorOut, "description": "Unknown run"},
     409: {"model": ErrorOut, "description": "Conflicts with stored state"},
     422: {"model": ErrorOut, "description": "Invalid request"},

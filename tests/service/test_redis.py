@@ -1,0 +1,152 @@
+"""Redis where it earns its place: shared rate limits and live-event fan-out across
+replicas; never the only copy of anything. A test stops and restarts a real Redis server
+(its own, on a free port) under a running service.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from service.api import create_app
+from service.ratelimit import RateLimited, RateLimiter
+from service.settings import Settings
+from tests.conftest import IN_CI, LiveServer, free_port
+
+
+class RedisServer:
+    """A real redis-server process on a free port, which tests may stop and restart."""
+
+    def __init__(self, folder: Path) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.folder = folder
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.folder),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        client = redis.Redis.from_url(self.url)
+        for _ in range(100):
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    if shutil.which("redis-server") is None:
+        if IN_CI:
+            pytest.fail("redis-server is missing (CI must run the Redis tests)")
+        pytest.skip("redis-server is not installed")
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_fixed_window_by_hand() -> None:
+    now = [120.5]
+    limiter = RateLimiter(3, clock=lambda: now[0])
+    for _ in range(3):
+        limiter.check("k")
+    with pytest.raises(RateLimited) as raised:
+        limiter.check("k")
+    assert raised.value.retry_after == 60  # the window [120, 180) ends in 59.5 s
+    limiter.check("other")  # counted per key
+    now[0] = 180.0  # a new window
+    limiter.check("k")
+
+
+def test_replicas_share_the_limit_through_redis(redis_server: RedisServer) -> None:
+    key = f"key-{uuid.uuid4().hex}"
+    first, second = RateLimiter(5, redis_server.url), RateLimiter(5, redis_server.url)
+    for limiter in (first, second, first, second, first):
+        limiter.check(key)
+    with pytest.raises(RateLimited):
+        second.check(key)
+
+
+def test_limit_answers_429_and_changes_nothing(sqlite_url: str) -> None:
+    client = TestClient(create_app(Settings(database_url=sqlite_url, rate_limit_per_minute=3)))
+    rid = client.post("/v1/runs", json={"name": "r", "arms": [{"name": "a"}]}).json()["run_id"]
+    assert client.get(f"/v1/runs/{rid}").status_code == 200
+    client.post(f"/v1/runs/{rid}/report", json={"results": [{"arm": "a", "rewards": [1, 0]}]})
+    limited = client.post(
+        f"/v1/runs/{rid}/report", json={"results": [{"arm": "a", "rewards": [1, 0]}]}
+    )
+    assert limited.status_code == 429 and limited.json()["error"]["code"] == "rate_limited"
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60
+
+
+@pytest.mark.slow
+def test_service_keeps_answering_without_redis_and_recovers(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    server = LiveServer(
+        f"sqlite:///{tmp_path / 'z.db'}", env={"ZPD_REDIS_URL": redis_server.url}, workdir=tmp_path
+    ).start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            rid = http.post("/v1/runs", json={"name": "r", "arms": [{"name": "a"}]}).json()[
+                "run_id"
+            ]
+
+            def step(k: int) -> dict[str, float]:
+                started = time.monotonic()
+                answer = http.post(
+                    f"/v1/runs/{rid}/report",
+                    json={
+                        "report_id": f"r{k}",
+                        "results": [{"arm": "a", "rewards": [1, 0, k % 2]}],
+                    },
+                )
+                assert answer.status_code == 200, answer.text
+                assert time.monotonic() - started < 2.0  # degraded, not stalled
+                return dict(answer.json()["q"])
+
+            step(0)
+            assert redis.Redis.from_url(redis_server.url).keys("zpd:rate:*")  # Redis in use
+            redis_server.stop()
+            for k in range(1, 6):
+                step(k)
+            assert http.get(f"/v1/runs/{rid}").json()["step"] == 6
+            redis_server.start()
+            time.sleep(1.2)  # the limiter retries Redis a second after it failed
+            step(6)
+            assert redis.Redis.from_url(redis_server.url).keys("zpd:rate:*")  # back in use
+            assert http.get(f"/v1/runs/{rid}").json()["step"] == 7
+    finally:
+        server.stop()
