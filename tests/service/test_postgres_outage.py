@@ -7,6 +7,7 @@ port) so that it can stop and restart it without disturbing the shared one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -56,10 +57,8 @@ class PrivatePostgres:
         self._as_postgres(f"{self.bin}/pg_ctl -D {self.data} -m immediate -w stop")
 
     def remove(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
             self.stop()
-        except subprocess.CalledProcessError:
-            pass  # already stopped
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
