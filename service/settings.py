@@ -23,6 +23,11 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, description="redis://host:6379/0 to coordinate replicas; optional."
     )
+    run_cache_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="Lifetime of cached run state in Redis (writes invalidate it at once).",
+    )
     auto_migrate: bool = Field(
         default=True,
         description="Create the schema when the database is empty. An existing database "

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import __version__
 from service.api.routes import health, runs
+from service.cache import RunCache
 from service.dashboard import router as dashboard_router
 from service.db.engine import create_db_engine
 from service.db.schema import ensure_schema
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, events: EventBus | None = None)
         yield
         await app.state.events.aclose()
         app.state.rate_limiter.close()
+        app.state.run_cache.close()
         db.dispose()
 
     app = FastAPI(
@@ -68,6 +70,7 @@ def create_app(settings: Settings | None = None, events: EventBus | None = None)
     app.state.db = db
     app.state.events = events or event_bus_for(settings)
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute, settings.redis_url)
+    app.state.run_cache = RunCache(settings.redis_url, settings.run_cache_seconds)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_observability(app, settings)
     _install_error_handlers(app)

@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from service.auth import Principal, authenticate
+from service.cache import RunCache
 from service.db.transaction import Database
 from service.events import EventBus
 from service.settings import Settings
@@ -25,7 +26,13 @@ def get_events(request: Request) -> EventBus:
     return request.app.state.events
 
 
+def get_run_cache(request: Request) -> RunCache:
+    cache: RunCache = request.app.state.run_cache
+    return cache
+
+
 DbDep = Annotated[Database, Depends(get_db)]
+CacheDep = Annotated[RunCache, Depends(get_run_cache)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 EventsDep = Annotated[EventBus, Depends(get_events)]
 

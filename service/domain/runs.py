@@ -22,6 +22,7 @@ from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from service.auth import DEFAULT_TENANT
+from service.cache import RunCache
 from service.curricula import (
     ArmInfo,
     Strategy,
@@ -239,11 +240,21 @@ def create_run(
     return run_out(run, strategy)
 
 
-def get_run(db: Database, run_id: str, tenant: str | None = None) -> RunOut:
-    """One run with its arm values and probabilities."""
+def get_run(
+    db: Database, run_id: str, tenant: str | None = None, cache: RunCache | None = None
+) -> RunOut:
+    """One run with its arm values and probabilities (from ``cache`` when it has it)."""
+    generation = cache.generation(run_id) if cache else None
+    if cache and generation is not None:
+        cached = cache.get(run_id, generation, tenant)
+        if cached is not None:
+            return cached
     with db.transaction() as session:
         run = load_run(session, run_id, tenant=tenant)
-        return run_out(run, leases=lease_counts(session, [run.id])[run.id])
+        answer = run_out(run, leases=lease_counts(session, [run.id])[run.id])
+    if cache and generation is not None:
+        cache.put(run_id, generation, run.tenant, answer)
+    return answer
 
 
 def list_runs(db: Database, tenant: str | None = None) -> RunList:
@@ -278,6 +289,7 @@ def sample(
     request: SampleRequest,
     settings: Settings,
     tenant: str | None = None,
+    cache: RunCache | None = None,
 ) -> SampleOut:
     """Draw ``batch_size`` problems: arm per slot from the strategy, index inside the arm.
 
@@ -332,7 +344,10 @@ def sample(
         run.samples += 1
         run.updated_at = row.created_at
         session.add(row)
-        return _sample_out(run, row)
+        answer = _sample_out(run, row)
+    if cache:
+        cache.invalidate(run_id)
+    return answer
 
 
 def _body_hash(sample_id: str | None, results: list[dict[str, Any]]) -> str:
@@ -382,6 +397,7 @@ def report(
     request: ReportRequest,
     settings: Settings,
     tenant: str | None = None,
+    cache: RunCache | None = None,
 ) -> tuple[ReportOut, bool]:
     """Apply one training step's outcome; returns the answer and whether it was a repeat.
 
@@ -444,7 +460,10 @@ def report(
         run.strategy_state = applied.state
         run.step += 1
         run.updated_at = now
-        return _report_out(run_id, names, row), False
+        answer = _report_out(run_id, names, row)
+    if cache:
+        cache.invalidate(run_id)
+    return answer, False
 
 
 def _check_same_body(stored: Report, body_hash: str) -> None:

@@ -150,3 +150,33 @@ def test_service_keeps_answering_without_redis_and_recovers(
             assert http.get(f"/v1/runs/{rid}").json()["step"] == 7
     finally:
         server.stop()
+
+
+@pytest.mark.postgres
+def test_run_cache_is_shared_and_invalidated_by_writes(
+    redis_server: RedisServer, postgres_url: str
+) -> None:
+    """Replica A caches a run; a write on replica B is visible on A at once."""
+    from sqlalchemy import create_engine, text
+
+    settings = Settings(database_url=postgres_url, redis_url=redis_server.url, run_cache_seconds=60)
+    a, b = TestClient(create_app(settings)), TestClient(create_app(settings))
+    rid = a.post("/v1/runs", json={"name": "r", "arms": [{"name": "x"}]}).json()["run_id"]
+    first = a.get(f"/v1/runs/{rid}").json()
+    # prove reads come from the cache: a change behind the service's back is not seen ...
+    engine = create_engine(postgres_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE runs SET name = 'renamed' WHERE id = :id"), {"id": rid})
+    engine.dispose()
+    assert a.get(f"/v1/runs/{rid}").json() == first
+    # ... but a write through any replica invalidates it for all of them
+    report = b.post(f"/v1/runs/{rid}/report", json={"results": [{"arm": "x", "rewards": [1, 0]}]})
+    assert report.status_code == 200
+    fresh = a.get(f"/v1/runs/{rid}").json()
+    assert fresh["step"] == 1 and fresh["name"] == "renamed"
+    b.post(f"/v1/runs/{rid}/sample", json={"batch_size": 1})
+    assert a.get(f"/v1/runs/{rid}").json()["samples"] == 1
+    # with Redis gone, reads fall back to the database and stay correct
+    redis_server.stop()
+    b.post(f"/v1/runs/{rid}/report", json={"results": [{"arm": "x", "rewards": [0, 1]}]})
+    assert a.get(f"/v1/runs/{rid}").json()["step"] == 2

@@ -7,7 +7,14 @@ from typing import Any
 from fastapi import APIRouter, Query, Response, status
 
 from service import observability
-from service.api.deps import DbDep, EventsDep, PrincipalDep, SettingsDep, WriterDep
+from service.api.deps import (
+    CacheDep,
+    DbDep,
+    EventsDep,
+    PrincipalDep,
+    SettingsDep,
+    WriterDep,
+)
 from service.domain import history as history_domain
 from service.domain import runs as domain
 from service.schemas import (
@@ -50,9 +57,9 @@ def list_runs(db: DbDep, who: PrincipalDep) -> RunList:
 
 
 @router.get("/{run_id}", response_model=RunOut)
-def get_run(run_id: str, db: DbDep, who: PrincipalDep) -> RunOut:
+def get_run(run_id: str, db: DbDep, who: PrincipalDep, cache: CacheDep) -> RunOut:
     """One run: per arm its value q, sampling probability and counters."""
-    return domain.get_run(db, run_id, who.tenant)
+    return domain.get_run(db, run_id, who.tenant, cache)
 
 
 @router.post("/{run_id}/sample", response_model=SampleOut)
@@ -63,9 +70,10 @@ def sample(
     settings: SettingsDep,
     events: EventsDep,
     who: WriterDep,
+    cache: CacheDep,
 ) -> SampleOut:
     """Draw ``batch_size`` problems to train on next."""
-    answer = domain.sample(db, run_id, body, settings, who.tenant)
+    answer = domain.sample(db, run_id, body, settings, who.tenant, cache)
     observability.record_sample(db, run_id, len(answer.items))
     events.publish(run_id, {"type": "sample", "sample_id": answer.sample_id, "step": answer.step})
     return answer
@@ -80,9 +88,10 @@ def report(
     settings: SettingsDep,
     events: EventsDep,
     who: WriterDep,
+    cache: CacheDep,
 ) -> ReportOut:
     """Apply one training step's rewards (or advantages); idempotent on ``report_id``."""
-    answer, repeated = domain.report(db, run_id, body, settings, who.tenant)
+    answer, repeated = domain.report(db, run_id, body, settings, who.tenant, cache)
     observability.record_report(db, run_id, len(body.results), repeated)
     if repeated:
         response.headers["Idempotent-Replayed"] = "true"
