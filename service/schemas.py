@@ -9,7 +9,7 @@ contract in DESIGN.md: ``run_id``, ``arms``, ``q``, ``probabilities``, ``sample_
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
@@ -78,6 +78,12 @@ class CreateRunRequest(_Body):
     seed: Integer | None = Field(
         default=None, ge=0, le=MAX_SAFE_INTEGER, description="Random seed; drawn when omitted."
     )
+    problems: dict[str, Any] | None = Field(
+        default=None,
+        description="Per-problem tracking: {'selection': 'frontier' | 'uniform', "
+        "'success_reward', 'discount', 'mastered', 'hopeless', 'min_evidence', 'candidates'}. "
+        "Omitted: arms only.",
+    )
 
 
 class ArmState(BaseModel):
@@ -99,6 +105,12 @@ class RunOut(BaseModel):
     seed: int
     step: int = Field(description="Reports applied so far (training steps).")
     samples: int = Field(description="Sample calls answered so far.")
+    problems: dict[str, Any] | None = Field(
+        default=None, description="Per-problem tracking options (None: arms only)."
+    )
+    demonstrations: int = Field(
+        default=0, description="Problems handed out with purpose 'demonstrations'."
+    )
     samples_pending: int = Field(
         default=0, description="Samples not reported yet whose lease is still running."
     )
@@ -120,6 +132,11 @@ class SampleRequest(_Body):
     sample_id: Id | None = Field(
         default=None,
         description="Optional idempotency key: the same id answers the stored sample again.",
+    )
+    purpose: Literal["train", "demonstrations"] = Field(
+        default="train",
+        description="'demonstrations': problems the model currently fails, weighted as in "
+        "boosting, to ask a teacher for (needs per-problem tracking).",
     )
     lease_seconds: Integer | None = Field(
         default=None,

@@ -42,6 +42,9 @@ class Run(Base):
     step: Mapped[int] = mapped_column(BigInteger, default=0)
     samples: Mapped[int] = mapped_column(BigInteger, default=0)
     samples_expired: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # per-problem tracking (service.curricula.problems); None: arms only
+    problem_options: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    demonstrations: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -70,6 +73,8 @@ class Arm(Base):
     last_reward: Mapped[float | None] = mapped_column(Float, nullable=True)
     outcome_sum: Mapped[float] = mapped_column(Float, default=0.0)
     outcome_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    # position in the arm's shuffled stream: draws, plus candidates passed over
+    cursor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     run: Mapped[Run] = relationship(back_populates="arms")
 
@@ -136,3 +141,18 @@ class ApiKey(Base):
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ProblemStat(Base):
+    """Discounted solved/failed rollouts of one problem (runs with per-problem tracking)."""
+
+    __tablename__ = "problem_stats"
+
+    run_id: Mapped[str] = mapped_column(
+        ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    arm: Mapped[int] = mapped_column(Integer, primary_key=True)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    solved: Mapped[float] = mapped_column(Float)
+    failed: Mapped[float] = mapped_column(Float)
+    last_step: Mapped[int] = mapped_column(BigInteger)

@@ -9,6 +9,7 @@ run serialise and end in the state of a sequential replay.
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 import uuid
 from collections.abc import Sequence
@@ -31,8 +32,11 @@ from service.curricula import (
     draw_batch,
     sample_rng,
 )
+from service.curricula.problems import ProblemOptions, parse_problem_options
+from service.curricula.sampling import Batch
 from service.db.models import Arm, Report, Run, Sample, utcnow
 from service.db.transaction import Database
+from service.domain import problems
 from service.domain.state import absorb, apply_report
 from service.errors import Conflict, InvalidRequest, NotFound
 from service.schemas import (
@@ -177,6 +181,8 @@ def run_out(
         seed=run.seed,
         step=run.step,
         samples=run.samples,
+        problems=run.problem_options,
+        demonstrations=run.demonstrations,
         samples_pending=leases.pending,
         samples_expired=leases.expired,
         created_at=_aware(run.created_at),
@@ -207,6 +213,12 @@ def create_run(
         strategy = build_strategy(request.strategy.name, request.strategy.options(), infos)
     except StrategyError as exc:
         raise InvalidRequest(str(exc), {"strategy": request.strategy.model_dump()}) from exc
+    try:
+        options = None if request.problems is None else parse_problem_options(request.problems)
+    except StrategyError as exc:
+        raise InvalidRequest(str(exc), {"problems": request.problems}) from exc
+    if options is not None and any(a.size is None for a in request.arms):
+        raise InvalidRequest("per-problem tracking needs a size on every arm")
     seed = request.seed if request.seed is not None else secrets.randbits(53)
     now = utcnow()
     run = Run(
@@ -216,9 +228,11 @@ def create_run(
         strategy_name=strategy.name,
         strategy_options=strategy.options(),
         strategy_state=strategy.initial_state(infos),
+        problem_options=None if options is None else options.to_dict(),
         seed=seed,
         step=0,
         samples=0,
+        demonstrations=0,
         created_at=now,
         updated_at=now,
         arms=[
@@ -231,6 +245,7 @@ def create_run(
                 times_reported=0,
                 outcome_sum=0.0,
                 outcome_count=0,
+                cursor=0,
             )
             for i, a in enumerate(request.arms)
         ],
@@ -317,17 +332,23 @@ def sample(
         expire_leases(session, run)
         strategy = strategy_of(run)
         probabilities = strategy.probabilities(run.strategy_state, run.step)
+        rng = sample_rng(run.seed, run.samples)
         batch = draw_batch(
             probabilities,
             request.batch_size,
-            sample_rng(run.seed, run.samples),
+            rng,
             seed=run.seed,
             sizes=[arm.size for arm in run.arms],
-            drawn_before=[arm.times_sampled for arm in run.arms],
+            drawn_before=[arm.cursor for arm in run.arms],
         )
-        for arm, count in zip(run.arms, batch.counts.tolist(), strict=True):
-            if count:
-                arm.times_sampled += count
+        indices, consumed = _pick_problems(session, run, request, batch, rng)
+        for arm, count, passed in zip(
+            run.arms, batch.counts.tolist(), consumed.tolist(), strict=True
+        ):
+            arm.times_sampled += count
+            arm.cursor += passed
+        if request.purpose == "demonstrations":
+            run.demonstrations += request.batch_size
         now = utcnow()
         lease = request.lease_seconds or settings.sample_lease_seconds
         row = Sample(
@@ -337,7 +358,7 @@ def sample(
             step=run.step,
             probabilities=probabilities.tolist(),
             arm_positions=batch.arms.tolist(),
-            indices=batch.indices.tolist(),
+            indices=indices.tolist(),
             created_at=now,
             lease_expires_at=now + timedelta(seconds=lease),
         )
@@ -348,6 +369,26 @@ def sample(
     if cache:
         cache.invalidate(run_id)
     return answer
+
+
+def _pick_problems(
+    session: Session, run: Run, request: SampleRequest, batch: Batch, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices per slot and stream advance per arm: uniform, or by per-problem posterior."""
+    options = problem_options_of(run)
+    demonstrations = request.purpose == "demonstrations"
+    if demonstrations and options is None:
+        raise InvalidRequest(
+            "purpose 'demonstrations' needs per-problem tracking: create the run with "
+            '"problems": {"selection": "uniform"} (or "frontier")'
+        )
+    if options is None or not (demonstrations or options.selection == "frontier"):
+        return batch.indices, batch.counts
+    return problems.pick_problems(session, run, batch.arms, rng, options, demonstrations)
+
+
+def problem_options_of(run: Run) -> ProblemOptions | None:
+    return parse_problem_options(run.problem_options) if run.problem_options else None
 
 
 def _body_hash(sample_id: str | None, results: list[dict[str, Any]]) -> str:
@@ -436,6 +477,9 @@ def report(
         applied = apply_report(strategy, run.strategy_state, run.step, positions, results)
         for i in np.flatnonzero(applied.feedback.present):
             absorb(run.arms[int(i)], applied.feedback, int(i))
+        options = problem_options_of(run)
+        if options is not None:
+            problems.record_outcomes(session, run, positions, results, options)
         now = utcnow()
         row = Report(
             run_id=run_id,
@@ -445,13 +489,15 @@ def report(
             body_hash=body_hash,
             results=results,
             rewards=[
-                float(r) if present else None
+                r if present else None
                 for r, present in zip(
-                    applied.feedback.reward, applied.feedback.present, strict=True
+                    applied.feedback.reward.tolist(),
+                    applied.feedback.present.tolist(),
+                    strict=True,
                 )
             ],
             counts=applied.feedback.count.tolist(),
-            outcomes=[None if np.isnan(o) else float(o) for o in applied.feedback.outcome],
+            outcomes=[None if math.isnan(o) else o for o in applied.feedback.outcome.tolist()],
             q=applied.q.tolist(),
             probabilities=applied.probabilities.tolist(),
             created_at=now,

@@ -1,0 +1,146 @@
+"""Per-problem state at scale: a run of 1,000,000 problems, sample(256) and a 256-problem report.
+
+The run has 4 arms of 250,000 problems with frontier selection (candidates 4); before
+timing, ``--seen`` problems (default 400,000) get stored outcome counts, as after a long
+run. Then each iteration draws ``sample(256)`` and reports 256 problems x 8 rewards
+through the domain layer (the service's own code path, without HTTP), on SQLite (the
+embedded default) and on PostgreSQL when reachable. Prints a table, writes JSON
+(default benchmarks/results/bench_problems.json). Goal: each call under 20 ms.
+
+    python benchmarks/bench_problems.py [--iterations 100] [--seen 400000] [--no-postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import insert
+
+from benchmarks.bench_step import DEFAULT_PG, percentiles, postgres_database
+from service.api.app import create_app
+from service.db.models import ProblemStat
+from service.domain import runs as domain
+from service.schemas import CreateRunRequest, ReportRequest, SampleRequest
+from service.settings import Settings
+
+ARMS, PER_ARM = 4, 250_000
+
+
+def bench(database_url: str, iterations: int, seen: int) -> dict[str, Any]:
+    settings = Settings(database_url=database_url, rate_limit_per_minute=0)
+    db = create_app(settings).state.db
+    run = domain.create_run(
+        db,
+        CreateRunRequest.model_validate(
+            {
+                "name": "million",
+                "seed": 1,
+                "arms": [{"name": f"level-{k}", "size": PER_ARM} for k in range(ARMS)],
+                "problems": {"selection": "frontier", "candidates": 4, "discount": 0.999},
+            }
+        ),
+        settings,
+    )
+    rng = np.random.default_rng(0)
+    print(f"  storing outcomes of {seen} problems ...", flush=True)
+    with db.transaction(write=True) as session:
+        for start in range(0, seen, 50_000):
+            n = min(50_000, seen - start)
+            session.execute(insert(ProblemStat), _rows(run.run_id, start, n, rng))
+    sample_ms, report_ms = [], []
+    for k in range(iterations + 5):
+        t0 = time.perf_counter()
+        answer = domain.sample(db, run.run_id, SampleRequest(batch_size=256), settings)
+        t1 = time.perf_counter()
+        results = [
+            {
+                "arm": item.arm,
+                "index": item.index,
+                "rewards": rng.choice([0.0, 0.1, 1.0], size=8).tolist(),
+            }
+            for item in answer.items
+        ]
+        request = ReportRequest.model_validate({"report_id": f"r{k}", "results": results})
+        t2 = time.perf_counter()
+        domain.report(db, run.run_id, request, settings)
+        t3 = time.perf_counter()
+        if k >= 5:
+            sample_ms.append((t1 - t0) * 1000)
+            report_ms.append((t3 - t2) * 1000)
+    db.dispose()
+    return {"sample": percentiles(sample_ms), "report": percentiles(report_ms)}
+
+
+def _rows(run_id: str, start: int, n: int, rng: np.random.Generator) -> list[dict[str, Any]]:
+    # distinct (arm, idx) pairs: problem number p -> arm p % ARMS, idx p // ARMS
+    numbers = np.arange(start, start + n)
+    solved = rng.integers(0, 9, n)
+    return [
+        {
+            "run_id": run_id,
+            "arm": int(p % ARMS),
+            "idx": int(p // ARMS),
+            "solved": float(s),
+            "failed": float(8 - s),
+            "last_step": 0,
+        }
+        for p, s in zip(numbers, solved, strict=True)
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--iterations", type=int, default=100)
+    parser.add_argument("--seen", type=int, default=400_000)
+    parser.add_argument("--json", default="benchmarks/results/bench_problems.json")
+    parser.add_argument("--no-postgres", action="store_true")
+    args = parser.parse_args()
+    rows: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        print("sqlite (synchronous=FULL) ...", flush=True)
+        rows["sqlite"] = bench(f"sqlite:///{Path(folder) / 'p.db'}", args.iterations, args.seen)
+    if not args.no_postgres:
+        pg = postgres_database(os.environ.get("ZPD_TEST_POSTGRES_URL", DEFAULT_PG))
+        if pg:
+            print("postgresql ...", flush=True)
+            rows["postgresql"] = bench(pg, args.iterations, args.seen)
+    print(
+        f"\n1,000,000 problems ({ARMS} arms), {args.seen} with stored outcomes, frontier selection"
+    )
+    print(
+        f"{'database':<12}{'sample(256) median':>20}{'p99':>9}{'report(256x8) median':>22}{'p99':>9}"
+    )
+    for name, row in rows.items():
+        s, r = row["sample"], row["report"]
+        print(
+            f"{name:<12}{s['median_ms']:>18.2f}ms{s['p99_ms']:>7.2f}ms"
+            f"{r['median_ms']:>20.2f}ms{r['p99_ms']:>7.2f}ms"
+        )
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(
+        json.dumps(
+            {
+                "problems": ARMS * PER_ARM,
+                "seen": args.seen,
+                "iterations": args.iterations,
+                "results": rows,
+            },
+            indent=2,
+        )
+    )
+    print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
