@@ -193,13 +193,19 @@ def _validated(model: type[ModelT], value: Any) -> ModelT:
 
 
 def create_run_call(
-    name: str, arms: Iterable[ArmLike], strategy: StrategyLike | None, seed: int | None
+    name: str,
+    arms: Iterable[ArmLike],
+    strategy: StrategyLike | None,
+    seed: int | None,
+    problems: dict[str, Any] | None = None,
 ) -> Call[Run]:
     body: dict[str, Any] = {"name": name, "arms": [arm_payload(arm) for arm in arms]}
     if strategy is not None:
         body["strategy"] = strategy_payload(strategy)
     if seed is not None:
         body["seed"] = seed
+    if problems is not None:
+        body["problems"] = problems
     # Not idempotent: a retried create could make two runs.
     return Call("POST", "/v1/runs", Run, json=body, idempotent=False)
 
@@ -213,13 +219,19 @@ def list_runs_call() -> Call[RunList]:
 
 
 def sample_call(
-    run_id: str, batch_size: int, sample_id: str | None, lease_seconds: int | None = None
+    run_id: str,
+    batch_size: int,
+    sample_id: str | None,
+    lease_seconds: int | None = None,
+    purpose: str = "train",
 ) -> Call[Sample]:
     if batch_size < 1:
         raise InvalidRequestError(f"batch_size must be >= 1, got {batch_size}")
     body: dict[str, Any] = {"batch_size": batch_size, "sample_id": sample_id or new_id("s")}
     if lease_seconds is not None:
         body["lease_seconds"] = lease_seconds
+    if purpose != "train":
+        body["purpose"] = purpose
     return Call("POST", _run_path(run_id, "/sample"), Sample, json=body)
 
 

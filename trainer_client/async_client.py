@@ -75,9 +75,10 @@ class AsyncCurriculumClient:
         arms: Iterable[ArmLike],
         strategy: StrategyLike | None = None,
         seed: int | None = None,
+        problems: dict[str, Any] | None = None,
     ) -> Run:
         """Create a run (see :meth:`CurriculumClient.create_run`); not retried."""
-        return await self._execute(_core.create_run_call(name, arms, strategy, seed))
+        return await self._execute(_core.create_run_call(name, arms, strategy, seed, problems))
 
     async def get_run(self, run_id: str) -> Run:
         """The run with its arm states."""
@@ -93,11 +94,12 @@ class AsyncCurriculumClient:
         batch_size: int,
         sample_id: str | None = None,
         lease_seconds: int | None = None,
+        purpose: str = "train",
     ) -> Sample:
         """Draw ``batch_size`` problems (idempotent through ``sample_id``; see the sync client
         for ``lease_seconds``)."""
         return await self._execute(
-            _core.sample_call(run_id, batch_size, sample_id, lease_seconds)
+            _core.sample_call(run_id, batch_size, sample_id, lease_seconds, purpose)
         )
 
     async def report(

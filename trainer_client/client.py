@@ -96,12 +96,15 @@ class CurriculumClient:
         arms: Iterable[ArmLike],
         strategy: StrategyLike | None = None,
         seed: int | None = None,
+        problems: dict[str, Any] | None = None,
     ) -> Run:
         """Create a run. ``arms``: names, ``{"name", "size"?, "tags"?}`` dicts or ArmSpecs;
         ``strategy``: ``"sec"``, ``{"name": "sec", "alpha": 0.5, "tau": 1.0}``, ... (the
-        service's default when omitted). Not retried: a lost answer could hide a created run.
+        service's default when omitted); ``problems``: per-problem tracking options, e.g.
+        ``{"selection": "frontier"}`` (pick problems near pass rate 0.5). Not retried: a
+        lost answer could hide a created run.
         """
-        return self._execute(_core.create_run_call(name, arms, strategy, seed))
+        return self._execute(_core.create_run_call(name, arms, strategy, seed, problems))
 
     def get_run(self, run_id: str) -> Run:
         """The run with its arm states. Raises :class:`NotFoundError` if it does not exist."""
@@ -117,12 +120,16 @@ class CurriculumClient:
         batch_size: int,
         sample_id: str | None = None,
         lease_seconds: int | None = None,
+        purpose: str = "train",
     ) -> Sample:
         """Draw ``batch_size`` problems. ``sample_id`` (generated when omitted) makes the call
         idempotent: the same id answers the stored sample again, so it is retried safely.
         ``lease_seconds``: report (with this sample_id) within this time, or the service
-        counts the sample as expired (default: the service's ZPD_SAMPLE_LEASE_SECONDS)."""
-        return self._execute(_core.sample_call(run_id, batch_size, sample_id, lease_seconds))
+        counts the sample as expired (default: the service's ZPD_SAMPLE_LEASE_SECONDS).
+        ``purpose="demonstrations"``: problems the model currently fails, to ask a teacher
+        for (runs with per-problem tracking)."""
+        call = _core.sample_call(run_id, batch_size, sample_id, lease_seconds, purpose)
+        return self._execute(call)
 
     def report(
         self,

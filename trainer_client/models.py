@@ -81,6 +81,8 @@ class Run(_Answer):
     seed: int
     step: int
     samples: int
+    problems: dict[str, Any] | None = None
+    demonstrations: int = 0
     samples_pending: int = 0
     samples_expired: int = 0
     created_at: datetime
