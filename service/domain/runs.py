@@ -328,6 +328,12 @@ def sample(
                 select(Sample).where(Sample.run_id == run_id, Sample.sample_id == request.sample_id)
             ).one_or_none()
             if stored is not None:
+                if len(stored.indices) != request.batch_size:
+                    raise Conflict(
+                        f"sample_id {request.sample_id!r} was already used for a batch of "
+                        f"{len(stored.indices)}",
+                        {"sample_id": request.sample_id},
+                    )
                 return _sample_out(run, stored)
         expire_leases(session, run)
         strategy = strategy_of(run)
