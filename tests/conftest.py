@@ -81,6 +81,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("postgres_url"))
 
 
+def zpd(*args: str, url: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the ``zpd`` command line on database ``url``; output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args],
+        env={"ZPD_DATABASE_URL": url, "PATH": ""},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +12,7 @@ from sqlalchemy import create_engine, text
 from service import auth
 from service.api import create_app
 from service.settings import Settings
-from tests.conftest import free_port
+from tests.conftest import free_port, zpd
 
 RUN = {"name": "r", "arms": [{"name": "a", "size": 3}, {"name": "b"}], "seed": 1}
 REPORT = {"results": [{"arm": "a", "rewards": [1, 0]}]}
@@ -96,16 +94,6 @@ def test_revoked_key_is_refused_and_keys_are_stored_hashed(
         stored = conn.execute(text("SELECT key_hash FROM api_keys")).scalars().all()
     engine.dispose()
     assert key not in stored and auth.hash_key(key) in stored
-
-
-def zpd(*args: str, url: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "service.cli", *args],
-        env={"ZPD_DATABASE_URL": url, "PATH": ""},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def test_keys_cli_create_list_revoke(sqlite_url: str) -> None:

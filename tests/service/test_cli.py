@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -12,16 +10,7 @@ from sqlalchemy import create_engine, text
 
 from service.api import create_app
 from service.settings import Settings
-
-
-def zpd(*args: str, url: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "service.cli", *args],
-        env={"ZPD_DATABASE_URL": url, "PATH": ""},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+from tests.conftest import zpd
 
 
 def as_json(value: object) -> dict[str, list[float]]:
