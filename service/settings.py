@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +38,10 @@ class Settings(BaseSettings):
         default="FULL",
         description="SQLite PRAGMA synchronous: FULL makes every answered 2xx survive power "
         "loss; NORMAL is faster and survives process crashes only.",
+    )
+    log_format: Literal["json", "text"] = Field(
+        default="json",
+        description="Request and error logs on stderr: one JSON object per line, or plain text.",
     )
     allow_open: bool = Field(
         default=False,

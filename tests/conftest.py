@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -112,17 +113,21 @@ class LiveServer:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> LiveServer:
+        # to a file, not a pipe: an unread pipe would fill up and stall the server
+        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115  (open while the server runs)
+            prefix="zpd-serve-", suffix=".log", delete=False
+        )
         self.process = subprocess.Popen(
             [sys.executable, "-m", "service.cli", "serve", "--port", str(self.port)],
             env=self._env,
             cwd=self._workdir,
-            stdout=subprocess.PIPE,
+            stdout=self.log,
             stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                output = self.process.stdout.read().decode() if self.process.stdout else ""
+                output = self.output()
                 raise RuntimeError(f"zpd serve exited with {self.process.returncode}:\n{output}")
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=1.0).status_code == 200:
@@ -132,6 +137,10 @@ class LiveServer:
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"zpd serve did not become ready within {timeout}s")
+
+    def output(self) -> str:
+        """What the server printed so far (stdout and stderr)."""
+        return Path(self.log.name).read_text(errors="replace")
 
     def stop(self, kill: bool = False) -> None:
         if self.process is None or self.process.poll() is not None:

@@ -22,6 +22,7 @@ import orjson
 from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from service import observability
 from service.auth import DEFAULT_TENANT
 from service.cache import RunCache
 from service.curricula import (
@@ -147,6 +148,7 @@ def expire_leases(session: Session, run: Run) -> int:
     expired = int(cast(CursorResult[Any], result).rowcount or 0)
     if expired:
         run.samples_expired += expired
+        observability.record_lease_expiries(expired)
     return expired
 
 

@@ -108,8 +108,7 @@ def test_request_id_is_echoed_and_logged_as_json(sqlite_url: str, tmp_path: Path
             refused = http.get("/v1/runs/nope", headers={"X-Request-ID": "no spaces allowed"})
     finally:
         server.stop()
-    assert server.process is not None and server.process.stdout is not None
-    output = server.process.stdout.read().decode()
+    output = server.output()
     lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     by_id = {line["request_id"]: line for line in lines if line["logger"] == "zpd.access"}
 
@@ -127,6 +126,19 @@ def test_request_id_is_echoed_and_logged_as_json(sqlite_url: str, tmp_path: Path
     replaced = refused.headers["X-Request-ID"]
     assert replaced != "no spaces allowed"
     assert by_id[replaced]["status"] == 404 and by_id[replaced]["error_code"] == "not_found"
+
+
+def test_a_log_pipe_nobody_reads_never_stalls_requests(sqlite_url: str, tmp_path: Path) -> None:
+    # LiveServer pipes the server's output and this test never reads it: 500 access lines
+    # (~150 kB) overflow the 64 kB pipe. Lines are written by a background thread, so
+    # requests keep being answered.
+    server = LiveServer(sqlite_url, workdir=tmp_path).start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            statuses = [http.get("/healthz").status_code for _ in range(500)]
+    finally:
+        server.stop()
+    assert statuses == [200] * 500
 
 
 def test_unhandled_error_is_a_500_with_its_request_id_in_the_log(
