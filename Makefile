@@ -12,7 +12,7 @@ TORCH_VERSION := 2.13.0
 TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 VERL_VERSION := 0.7.1
 
-.PHONY: demo test lint typecheck serve bench install install-ml clean
+.PHONY: demo test lint typecheck serve bench bench-strategies install install-ml clean
 
 $(BASE_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,9 @@ serve: $(BASE_STAMP)
 
 bench: $(BASE_STAMP)
 	$(BIN)/python benchmarks/bench_step.py
+
+bench-strategies: $(BASE_STAMP)
+	$(BIN)/python benchmarks/bench_strategies.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

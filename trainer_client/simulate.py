@@ -19,8 +19,15 @@ Each problem gets G rollouts scored as in the SEC paper: 1 if correct, 0.1 if wr
 well formatted (probability ``format_rate``), 0 otherwise. Only the rewards reach the
 service; the true p_k are what the table at the end reports.
 
+Variations of this learner (stronger forgetting, stronger or weaker transfer, several
+tasks at once, held-out levels that are never trained) live in
+:mod:`trainer_client.sim_learners`; pick one with ``--learner``.
+
 Run it:  ``zpd simulate`` (starts a service on a temporary SQLite file) or
-``zpd simulate --url http://127.0.0.1:8000`` (an existing service).
+``zpd simulate --url http://127.0.0.1:8000`` (an existing service). Any strategy the
+service knows can run, with options:
+``zpd simulate --strategies 'sec,random,ducb:gamma=0.9,c=0.5,sec:objective=pass_rate'``
+(a ``key=value`` without a ``name:`` belongs to the strategy before it).
 """
 
 from __future__ import annotations
@@ -33,75 +40,73 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from trainer_client.client import CurriculumClient
+from trainer_client.errors import CurriculumError
+from trainer_client.models import Run
+from trainer_client.sim_learners import (
+    LEARNER_MODELS,
+    LearnerConfig,
+    LearnerModel,
+    SimulatedLearner,
+)
 
 _STRATEGY_DEFAULTS: dict[str, dict[str, Any]] = {
-    "sec": {"name": "sec", "alpha": 0.5, "tau": 0.2},
-    "random": {"name": "random"},
-    "ordered": {"name": "ordered"},
-    "reverse": {"name": "reverse"},
+    "sec": {"alpha": 0.5, "tau": 0.2},
 }
 
 
-@dataclass
-class LearnerConfig:
-    """The simulated learner's knobs (see the module docstring for the model)."""
-
-    levels: int = 6
-    initial_skill: list[float] = field(default_factory=lambda: [2.0, 0.5, -1.0, -2.5, -4.0, -5.5])
-    lr: float = 0.15
-    transfer: float = 0.3
-    forget: float = 0.004
-    rollouts: int = 8
-    format_rate: float = 0.9
-
-    def __post_init__(self) -> None:
-        if len(self.initial_skill) != self.levels:
-            raise ValueError(f"initial_skill needs {self.levels} values (one per level)")
-        if not 0 <= self.transfer <= 1 or not 0 <= self.format_rate <= 1:
-            raise ValueError("transfer and format_rate must lie in [0, 1]")
-        if self.rollouts < 1 or self.lr < 0 or self.forget < 0:
-            raise ValueError("rollouts must be >= 1; lr and forget must be >= 0")
+def _option_value(text: str) -> Any:
+    """``0.9`` -> 0.9, ``true`` -> True, anything else stays a string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
 
 
-class SimulatedLearner:
-    """The frontier learner: pure numpy, seeded."""
+def parse_strategies(text: str) -> list[tuple[str, dict[str, Any]]]:
+    """``'sec,ducb:gamma=0.9,c=0.5'`` -> ``[("sec", {...}), ("ducb:gamma=0.9,c=0.5", {...})]``.
 
-    def __init__(self, config: LearnerConfig, rng: np.random.Generator) -> None:
-        self.config = config
-        self.skill = np.asarray(config.initial_skill, dtype=np.float64).copy()
-        self.rng = rng
-        distance = np.abs(np.subtract.outer(np.arange(config.levels), np.arange(config.levels)))
-        self._transfer = config.transfer**distance
+    Each entry is (label, strategy dict). A ``key=value`` piece without ``name:`` adds an
+    option to the strategy before it. Raises ValueError on a malformed piece.
+    """
+    specs: list[tuple[str, dict[str, Any]]] = []
+    for piece in (p.strip() for p in text.split(",")):
+        if not piece:
+            continue
+        if "=" in piece and ":" not in piece.split("=", 1)[0]:
+            if not specs:
+                raise ValueError(f"option {piece!r} comes before any strategy name")
+            key, value = piece.split("=", 1)
+            label, previous = specs[-1]
+            specs[-1] = (f"{label},{piece}", {**previous, key.strip(): _option_value(value)})
+            continue
+        name, _, first = piece.partition(":")
+        strategy: dict[str, Any] = {"name": name.strip()}
+        if first:
+            if "=" not in first:
+                raise ValueError(f"expected key=value after {name!r}:, got {first!r}")
+            key, value = first.split("=", 1)
+            strategy[key.strip()] = _option_value(value)
+        specs.append((piece, strategy))
+    if not specs:
+        raise ValueError("no strategy given")
+    return specs
 
-    @property
-    def accuracy(self) -> np.ndarray:
-        """True solve probability per level, p_k = sigmoid(s_k)."""
-        return 1.0 / (1.0 + np.exp(-self.skill))
 
-    def rollout_rewards(self, level: int) -> list[float]:
-        """G rollout rewards of one problem of ``level``: 1 / 0.1 / 0."""
-        c = self.config
-        correct = self.rng.random(c.rollouts) < self.accuracy[level]
-        formatted = self.rng.random(c.rollouts) < c.format_rate
-        return np.where(correct, 1.0, np.where(formatted, 0.1, 0.0)).tolist()
-
-    def train(self, levels: Sequence[int], rewards: Sequence[Sequence[float]]) -> None:
-        """One training step on a batch: problem i came from ``levels[i]`` and got ``rewards[i]``."""
-        n = self.config.levels
-        correct = np.array([np.mean(np.asarray(r) == 1.0) for r in rewards])
-        per_problem = 4.0 * correct * (1.0 - correct)
-        # share_j * g_j = (sum of the level's problem signals) / batch size
-        signal = np.bincount(np.asarray(levels), weights=per_problem, minlength=n) / len(levels)
-        self.skill += self.config.lr * (self._transfer @ signal) - self.config.forget
+def with_defaults(strategy: dict[str, Any], steps: int) -> dict[str, Any]:
+    """The demo's defaults under the given options: SEC's tau 0.2, schedules over ``steps``."""
+    defaults = dict(_STRATEGY_DEFAULTS.get(strategy["name"], {}))
+    if strategy["name"] in {"ordered", "reverse"}:
+        defaults["total_steps"] = steps
+    return {**defaults, **strategy}
 
 
 @dataclass
@@ -112,6 +117,16 @@ class SimulationResult:
     accuracy: list[float]
     probabilities: list[list[float]]
     checkpoints: list[int]
+    learner: str = "frontier"
+
+
+def create_simulation_run(
+    client: CurriculumClient, label: str, strategy: dict[str, Any], model: LearnerModel, seed: int
+) -> Run:
+    """Create the run of one (strategy, seed): the model's training units are its arms."""
+    return client.create_run(
+        f"simulate-{label}-{model.name}-seed{seed}", model.arms(), strategy, seed
+    )
 
 
 def simulate(
@@ -121,42 +136,43 @@ def simulate(
     steps: int,
     batch_size: int,
     seed: int,
-    config: LearnerConfig,
+    model: LearnerModel | None = None,
+    label: str | None = None,
+    run: Run | None = None,
     log_every: int = 0,
     dashboard: str | None = None,
 ) -> SimulationResult:
-    """Train one simulated learner for ``steps`` steps with the curriculum ``strategy``."""
-    names = [f"level-{k + 1}" for k in range(config.levels)]
-    arms = [{"name": n, "size": 1000, "tags": {"difficulty": k + 1}} for k, n in enumerate(names)]
-    if strategy["name"] in {"ordered", "reverse"}:
-        strategy = {"total_steps": steps, **strategy}
-    run = client.create_run(f"simulate-{strategy['name']}-seed{seed}", arms, strategy, seed)
-    learner = SimulatedLearner(config, np.random.default_rng(seed))
+    """Train one simulated learner for ``steps`` steps with the curriculum ``strategy``.
+
+    ``model`` defaults to the frontier learner; ``run`` to a new run made for it.
+    """
+    model = model or LEARNER_MODELS["frontier"]
+    label = label or str(strategy["name"])
+    run = run or create_simulation_run(client, label, strategy, model, seed)
+    learner = model.build(np.random.default_rng(seed))
     if dashboard:
-        print(f"  [{strategy['name']} seed {seed}] live: {dashboard}/runs/{run.run_id}", flush=True)
-    position = {n: k for k, n in enumerate(names)}
+        print(f"  [{label} seed {seed}] live: {dashboard}/runs/{run.run_id}", flush=True)
+    names = [arm["name"] for arm in model.arms()]
+    unit_of = dict(zip(names, model.training_units, strict=True))
     checkpoints, probabilities = [], []
     for step in range(steps):
         sample = client.sample(run.run_id, batch_size)
-        levels = [position[item.arm] for item in sample.items]
-        rewards = [learner.rollout_rewards(level) for level in levels]
+        units = [unit_of[item.arm] for item in sample.items]
+        rewards = [learner.rollout_rewards(unit) for unit in units]
         results = [
             {"arm": item.arm, "index": item.index, "rewards": r}
             for item, r in zip(sample.items, rewards, strict=True)
         ]
-        learner.train(levels, rewards)
+        learner.train(units, rewards)
         client.report(run.run_id, results, sample_id=sample.sample_id)
         if step % max(1, steps // 10) == 0 or step == steps - 1:
             checkpoints.append(step)
             probabilities.append([sample.probabilities[n] for n in names])
         if log_every and (step + 1) % log_every == 0:
             acc = " ".join(f"{a:.2f}" for a in learner.accuracy)
-            print(
-                f"  [{strategy['name']} seed {seed}] step {step + 1}/{steps}  accuracy {acc}",
-                flush=True,
-            )
+            print(f"  [{label} seed {seed}] step {step + 1}/{steps}  accuracy {acc}", flush=True)
     return SimulationResult(
-        strategy["name"], seed, run.run_id, learner.accuracy.tolist(), probabilities, checkpoints
+        label, seed, run.run_id, learner.accuracy.tolist(), probabilities, checkpoints, model.name
     )
 
 
@@ -195,19 +211,30 @@ def local_service(database: Path) -> Iterator[str]:
         process.wait(timeout=30)
 
 
-def format_report(results: list[SimulationResult], levels: int) -> str:
-    """The end-of-run table: final accuracy per level, mean and spread over seeds."""
+def format_report(results: list[SimulationResult], model: LearnerModel) -> str:
+    """The end-of-run table: final accuracy per level, mean and spread over seeds.
+
+    Held-out levels (never drawn) are marked ``*``; ``mean`` is over the training levels.
+    """
     lines = []
-    header = "strategy  " + " ".join(f"{'L' + str(k + 1):>11}" for k in range(levels))
+    held_out = set(model.held_out_units)
+    columns = [
+        model.unit_name(u).replace("level-", "L").replace("task-", "T")
+        + ("*" if u in held_out else "")
+        for u in range(len(model.units))
+    ]
+    width = max(len(r.strategy) for r in results)
+    header = f"{'strategy':<{width}} " + " ".join(f"{c:>11}" for c in columns)
     header += f" {'mean':>11}"
     lines.append("Final accuracy per level (true solve probability; mean ± std over seeds)")
+    lines.append(f"learner {model.name}: {model.description}; * = held out, never drawn")
     lines.append(header)
     for name in dict.fromkeys(r.strategy for r in results):
         acc = np.array([r.accuracy for r in results if r.strategy == name])
         mean, std = acc.mean(axis=0), acc.std(axis=0)
-        overall = acc.mean(axis=1)
+        overall = acc[:, model.training_units].mean(axis=1)
         cells = " ".join(f"{m:.3f}±{s:.3f}" for m, s in zip(mean, std, strict=True))
-        lines.append(f"{name:<9} {cells} {overall.mean():.3f}±{overall.std():.3f}")
+        lines.append(f"{name:<{width}} {cells} {overall.mean():.3f}±{overall.std():.3f}")
     lines.append("")
     lines.append("How the curriculum moved (sampling probability per level, first seed)")
     for name in dict.fromkeys(r.strategy for r in results):
@@ -215,31 +242,48 @@ def format_report(results: list[SimulationResult], levels: int) -> str:
         lines.append(f"  {name}:")
         for step, probs in zip(first.checkpoints, first.probabilities, strict=True):
             bar = " ".join(f"{p:.2f}" for p in probs)
-            lines.append(f"    step {step:>5}: {bar}   argmax L{int(np.argmax(probs)) + 1}")
+            best = model.unit_name(model.training_units[int(np.argmax(probs))])
+            lines.append(f"    step {step:>5}: {bar}   argmax {best}")
     return "\n".join(lines)
 
 
 def run_command(args: argparse.Namespace) -> int:
     """``zpd simulate``: run each strategy on the simulated learner and print the table."""
-    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
-    unknown = [s for s in strategies if s not in _STRATEGY_DEFAULTS]
-    if unknown:
+    try:
+        specs = [
+            (label, with_defaults(s, args.steps)) for label, s in parse_strategies(args.strategies)
+        ]
+    except ValueError as exc:
+        print(f"zpd simulate: --strategies: {exc}", file=sys.stderr)
+        return 2
+    if args.learner not in LEARNER_MODELS:
         print(
-            f"zpd simulate: unknown strategies {unknown}; choose from {sorted(_STRATEGY_DEFAULTS)}",
+            f"zpd simulate: unknown learner {args.learner!r}; choose from {sorted(LEARNER_MODELS)}",
             file=sys.stderr,
         )
         return 2
-    config = LearnerConfig()
+    model = LEARNER_MODELS[args.learner]
+    for label, strategy in specs:
+        if label == strategy["name"] and strategy["name"] == "sec":
+            strategy.update(alpha=args.alpha, tau=args.tau)
     seeds = list(range(args.seeds))
     with _service(args) as url:
         print(f"zpd simulate: service {url}  (dashboard: {url}/dashboard)", flush=True)
         started = time.perf_counter()
         results = []
         with CurriculumClient(url) as client:
-            for name in strategies:
-                strategy = dict(_STRATEGY_DEFAULTS[name])
-                if name == "sec":
-                    strategy.update(alpha=args.alpha, tau=args.tau)
+            # every run first: the service validates each strategy before any training
+            runs = {}
+            for label, strategy in specs:
+                for seed in seeds:
+                    try:
+                        runs[label, seed] = create_simulation_run(
+                            client, label, strategy, model, seed
+                        )
+                    except CurriculumError as exc:
+                        print(f"zpd simulate: strategy {label!r}: {exc}", file=sys.stderr)
+                        return 2
+            for label, strategy in specs:
                 for seed in seeds:
                     results.append(
                         simulate(
@@ -248,14 +292,16 @@ def run_command(args: argparse.Namespace) -> int:
                             steps=args.steps,
                             batch_size=args.batch_size,
                             seed=seed,
-                            config=config,
+                            model=model,
+                            label=label,
+                            run=runs[label, seed],
                             log_every=max(1, args.steps // 4),
                             dashboard=f"{url}/dashboard",
                         )
                     )
         elapsed = time.perf_counter() - started
     print()
-    print(format_report(results, config.levels))
+    print(format_report(results, model))
     calls = 2 * args.steps * len(results)
     print(
         f"\n{calls} service calls in {elapsed:.1f} s ({1000 * elapsed / calls:.1f} ms per call, "
@@ -283,19 +329,38 @@ def register_command(subparsers: Any) -> None:
     """Add ``zpd simulate`` to the ``zpd`` command line."""
     parser = subparsers.add_parser(
         "simulate",
-        help="train a simulated learner against the service (sec vs random)",
+        help="train a simulated learner against the service (any strategies, any options)",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--url", help="a running service; default: start one on a temp SQLite")
-    parser.add_argument("--strategies", default="sec,random", help="comma-separated (sec,random)")
+    parser.add_argument(
+        "--strategies",
+        default="sec,random",
+        help="comma-separated strategies with options, e.g. 'sec,random,ducb:gamma=0.9,c=0.5' "
+        "(sec,random)",
+    )
+    parser.add_argument(
+        "--learner",
+        default="frontier",
+        help=f"learner model, one of {', '.join(LEARNER_MODELS)} (frontier)",
+    )
     parser.add_argument("--steps", type=int, default=300, help="training steps per run (300)")
     parser.add_argument("--batch-size", type=int, default=64, help="problems per step (64)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per strategy (3)")
-    parser.add_argument("--alpha", type=float, default=0.5, help="SEC alpha (0.5)")
-    parser.add_argument("--tau", type=float, default=0.2, help="SEC temperature (0.2)")
+    parser.add_argument("--alpha", type=float, default=0.5, help="alpha of a plain 'sec' (0.5)")
+    parser.add_argument("--tau", type=float, default=0.2, help="tau of a plain 'sec' (0.2)")
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.set_defaults(func=run_command)
 
 
-__all__ = ["LearnerConfig", "SimulatedLearner", "SimulationResult", "simulate", "register_command"]
+__all__ = [
+    "LEARNER_MODELS",
+    "LearnerConfig",
+    "LearnerModel",
+    "SimulatedLearner",
+    "SimulationResult",
+    "parse_strategies",
+    "register_command",
+    "simulate",
+]

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from service.curricula import baselines, sec  # noqa: F401  (registers the strategies)
+from service.curricula import (  # noqa: F401  (registers the strategies)
+    adarft,
+    baselines,
+    ducb,
+    exp3,
+    learning_progress,
+    sec,
+    thompson,
+    threshold,
+)
 from service.curricula.base import (
     ArmFeedback,
     ArmInfo,

@@ -46,6 +46,9 @@ def test_create_get_list_run(client: TestClient) -> None:
         "alpha": 0.5,
         "tau": 0.5,
         "unsampled": "hold",
+        "objective": "abs_advantage",
+        "sampling": "boltzmann",
+        "epsilon": 0.1,
         "advantage_std": "unbiased",
     }
     assert [a["name"] for a in run["arms"]] == ["easy", "medium", "hard"]
@@ -143,6 +146,8 @@ def test_sample_is_idempotent_on_sample_id(client: TestClient) -> None:
     again = client.post(f"/v1/runs/{rid}/sample", json={"batch_size": 8, "sample_id": "s-1"}).json()
     assert first == again
     assert client.get(f"/v1/runs/{rid}").json()["samples"] == 1
+    other = client.post(f"/v1/runs/{rid}/sample", json={"batch_size": 9, "sample_id": "s-1"})
+    assert other.status_code == 409 and other.json()["error"]["code"] == "conflict"
 
 
 def test_report_may_reference_its_sample(client: TestClient) -> None:

@@ -93,6 +93,8 @@ def test_zpd_simulate_runs_end_to_end(tmp_path: Path) -> None:
 
 
 def test_zpd_simulate_rejects_unknown_strategy() -> None:
+    """The service's registry decides (any registered strategy runs): an unknown name is
+    refused before any training, with the service's list of known strategies."""
     result = subprocess.run(
         [
             sys.executable,
@@ -101,11 +103,11 @@ def test_zpd_simulate_rejects_unknown_strategy() -> None:
             "simulate",
             "--strategies",
             "sec,oracle",
-            "--url",
-            "http://127.0.0.1:9",
         ],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
     )
     assert result.returncode == 2 and "oracle" in result.stderr
+    assert "known:" in result.stderr and "thompson" in result.stderr
+    assert "step" not in result.stdout  # nothing was trained

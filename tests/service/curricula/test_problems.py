@@ -70,9 +70,10 @@ def test_reproducible() -> None:
 
     def draw(seed: int) -> list[int]:
         rng = np.random.default_rng(seed)
-        return choose_frontier(solved, failed, 4, rng, options).tolist() + choose_failures(
-            solved, failed, 4, rng
-        ).tolist()
+        return (
+            choose_frontier(solved, failed, 4, rng, options).tolist()
+            + choose_failures(solved, failed, 4, rng).tolist()
+        )
 
     assert draw(1) == draw(1)
     assert any(draw(1) != draw(s) for s in range(2, 6))

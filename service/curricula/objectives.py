@@ -1,0 +1,120 @@
+"""What a bandit arm earns from one report, and how arm scores become probabilities.
+
+Shared by the bandit strategies (``sec``, ``ducb``, ``thompson``, ``exp3``,
+``learning_progress``). Pure numpy.
+
+Objectives (the per-arm reward a strategy learns from):
+    abs_advantage: r_t(c), the mean |GRPO advantage| of the arm's problems (SEC paper).
+    learning_progress: |mean outcome now - mean outcome at the arm's previous report|
+        (SEC's released code; Matiisen et al., Teacher-Student Curriculum Learning, 2017).
+        The first report of an arm only records its outcome and earns nothing.
+    pass_rate: 2 sqrt(p (1 - p)) with p the arm's mean outcome reward clipped to [0, 1]:
+        the expected |advantage| of binary rewards at pass rate p, without the noise of
+        the sampled groups.
+
+Sampling rules (scores -> probabilities):
+    boltzmann: softmax(Q / tau).
+    normalized: proportional to max(Q, 0); uniform when every Q <= 0.
+    epsilon_greedy: 1 - epsilon on the argmax (split evenly between tied arms), epsilon
+        spread uniformly over all arms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from service.curricula.base import ArmFeedback
+from service.curricula.td import boltzmann_probabilities
+
+OBJECTIVES = ("abs_advantage", "learning_progress", "pass_rate")
+SAMPLING_RULES = ("boltzmann", "normalized", "epsilon_greedy")
+
+
+@dataclass(frozen=True)
+class ObjectiveReward:
+    """One report's reward per arm under an objective.
+
+    Attributes:
+        reward: the arm's reward (0 where not ``present``).
+        present: arms that earned a reward this report (objectives built on outcomes
+            skip arms whose problems carried advantages only).
+        last_outcome: the per-arm outcome memory after this report (``learning_progress``
+            only; NaN where an arm has never reported an outcome).
+    """
+
+    reward: np.ndarray
+    present: np.ndarray
+    last_outcome: np.ndarray | None = None
+
+
+def outcome_memory(values: list[float | None] | None, n_arms: int) -> np.ndarray:
+    """The stored per-arm outcome memory (JSON ``null`` for "never seen") as an array."""
+    if values is None:
+        return np.full(n_arms, np.nan)
+    return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+
+
+def memory_to_json(memory: np.ndarray) -> list[float | None]:
+    """NaN is not JSON: "never seen" is stored as ``null``."""
+    return [None if np.isnan(v) else float(v) for v in memory]
+
+
+def objective_reward(
+    objective: str, feedback: ArmFeedback, last_outcome: np.ndarray | None = None
+) -> ObjectiveReward:
+    """The per-arm reward of one report under ``objective`` (see the module docstring)."""
+    if objective == "abs_advantage":
+        return ObjectiveReward(
+            reward=np.asarray(feedback.reward, dtype=np.float64),
+            present=np.asarray(feedback.present, dtype=bool),
+        )
+    outcome = np.asarray(feedback.outcome, dtype=np.float64)
+    has_outcome = np.asarray(feedback.present, dtype=bool) & ~np.isnan(outcome)
+    if objective == "pass_rate":
+        p = np.clip(np.where(has_outcome, outcome, 0.0), 0.0, 1.0)
+        reward = np.where(has_outcome, 2.0 * np.sqrt(p * (1.0 - p)), 0.0)
+        return ObjectiveReward(reward=reward, present=has_outcome)
+    if objective == "learning_progress":
+        previous = (
+            np.full(outcome.shape, np.nan) if last_outcome is None else np.asarray(last_outcome)
+        )
+        earned = has_outcome & ~np.isnan(previous)
+        reward = np.where(earned, np.abs(np.where(earned, outcome - previous, 0.0)), 0.0)
+        memory = np.where(has_outcome, outcome, previous)
+        return ObjectiveReward(reward=reward, present=earned, last_outcome=memory)
+    raise ValueError(f"unknown objective {objective!r}")
+
+
+def normalized_probabilities(q: np.ndarray) -> np.ndarray:
+    """Probabilities proportional to ``max(Q, 0)``; uniform when no arm is positive."""
+    weights = np.maximum(np.asarray(q, dtype=np.float64), 0.0)
+    total = weights.sum()
+    if total <= 0.0:
+        return np.full(weights.shape, 1.0 / weights.size)
+    return weights / total
+
+
+def argmax_mass(scores: np.ndarray) -> np.ndarray:
+    """All mass on the highest score, split evenly between tied arms (+inf ties included)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    best = scores == scores.max()
+    return best / best.sum()
+
+
+def epsilon_greedy_probabilities(q: np.ndarray, epsilon: float) -> np.ndarray:
+    """``1 - epsilon`` on the argmax (ties split), ``epsilon / N`` on every arm."""
+    q = np.asarray(q, dtype=np.float64)
+    return (1.0 - epsilon) * argmax_mass(q) + epsilon / q.size
+
+
+def score_probabilities(q: np.ndarray, rule: str, tau: float, epsilon: float) -> np.ndarray:
+    """Scores to probabilities under one of :data:`SAMPLING_RULES`."""
+    if rule == "boltzmann":
+        return boltzmann_probabilities(q, tau)
+    if rule == "normalized":
+        return normalized_probabilities(q)
+    if rule == "epsilon_greedy":
+        return epsilon_greedy_probabilities(q, epsilon)
+    raise ValueError(f"unknown sampling rule {rule!r}")
