@@ -48,6 +48,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.api.routing import all_routes
 from service.db.models import Run
 from service.db.transaction import Database
 from service.errors import ZPDError
@@ -222,7 +223,7 @@ class RequestObservability:
         if route is not None:
             return str(getattr(route, "path", "<unmatched>"))
         # Answered before routing (e.g. 413 on a declared body size): match it here.
-        for candidate in self.root.router.routes:
+        for candidate in all_routes(self.root.router.routes):
             match, _ = candidate.matches(scope)
             if match is not Match.NONE:
                 return str(getattr(candidate, "path", "<unmatched>"))

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import __version__
 from service.api.routes import health, runs
+from service.api.routing import all_routes
 from service.cache import RunCache
 from service.dashboard import router as dashboard_router
 from service.db.engine import create_db_engine
@@ -127,7 +128,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 def _allowed_methods(app: FastAPI, path: str) -> list[str]:
     # Starlette's Allow names only the first route matching the path; list them all.
     methods: set[str] = set()
-    for route in app.router.routes:
+    for route in all_routes(app.router.routes):
         if isinstance(route, APIRoute) and route.path_regex.match(path):
             methods |= route.methods or set()
     return sorted(methods)

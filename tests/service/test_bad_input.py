@@ -157,3 +157,4 @@ def test_oversized_body_is_413(client: TestClient, run_id: str) -> None:
 def test_wrong_method_is_405_with_error_body(client: TestClient) -> None:
     response = client.delete("/v1/runs")
     assert response.status_code == 405 and response.json()["error"]["code"] == "method_not_allowed"
+    assert response.headers["Allow"] == "GET, POST"
