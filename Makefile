@@ -1,37 +1,53 @@
 # ZPD: `make demo` runs the main job on the embedded default (SQLite), `make test` the suite.
-# The first run of either creates .venv and installs the project into it.
+# The first run of either creates .venv and installs what it needs into it.
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 BASE_STAMP := $(VENV)/.zpd-base
+WORKER_STAMP := $(VENV)/.zpd-worker
 ML_STAMP := $(VENV)/.zpd-ml
 TORCH_VERSION := 2.13.0
 # Used only when no configured package source has the CPU build of torch.
 TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 VERL_VERSION := 0.7.1
 
-.PHONY: demo test lint typecheck serve bench bench-strategies install install-ml clean
+.PHONY: demo demo-sim test lint serve bench bench-strategies bench-worker install install-ml clean
 
+# The service, the client and the test tools.
 $(BASE_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -e '.[dev]'
 	@touch $@
 
-# torch (CPU build), TRL, verl: for the trainer adapters and their tests.
-$(ML_STAMP): $(BASE_STAMP)
+# The reference worker: torch (CPU build) and vLLM's CPU build, reasoning-gym.
+$(WORKER_STAMP): $(BASE_STAMP)
 	$(PIP) install --quiet 'torch==$(TORCH_VERSION)+cpu' \
 	  || $(PIP) install --quiet --extra-index-url $(TORCH_CPU_INDEX) 'torch==$(TORCH_VERSION)+cpu'
-	$(PIP) install --quiet -e '.[dev,trl,verl]'
+	$(PIP) install --quiet -e '.[dev,worker]' \
+	  || $(PIP) install --quiet --extra-index-url $(TORCH_CPU_INDEX) -e '.[dev,worker]'
+	@# built for another torch, they break transformers' imports (see DESIGN.md)
+	$(PIP) uninstall --quiet -y torchvision torchaudio torchcodec
+	@touch $@
+
+# Everything the tests exercise: the worker plus TRL and verl for the trainer adapters.
+$(ML_STAMP): $(WORKER_STAMP)
+	$(PIP) install --quiet -e '.[dev,worker,trl,verl]'
 	$(PIP) install --quiet --no-deps 'verl==$(VERL_VERSION)'
+	$(PIP) uninstall --quiet -y torchvision torchaudio torchcodec
 	@touch $@
 
 install: $(BASE_STAMP)
 install-ml: $(ML_STAMP)
 
-demo: $(BASE_STAMP)
+# The tiny model trained with the SEC curriculum on CPU against a local service (~5-10 min).
+demo: $(WORKER_STAMP)
+	$(BIN)/zpd demo-worker
+
+# The one-minute version: a simulated learner instead of a model.
+demo-sim: $(BASE_STAMP)
 	$(BIN)/zpd simulate --strategies sec,random --steps 300
 
 test: $(ML_STAMP)
@@ -51,6 +67,9 @@ bench: $(BASE_STAMP)
 
 bench-strategies: $(BASE_STAMP)
 	$(BIN)/python benchmarks/bench_strategies.py
+
+bench-worker: $(WORKER_STAMP)
+	$(BIN)/python benchmarks/bench_worker.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

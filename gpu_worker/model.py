@@ -20,6 +20,7 @@ import argparse
 import string
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
@@ -95,18 +96,19 @@ def build_tiny_llama(
         num_attention_heads=spec.num_heads,
         num_key_value_heads=spec.num_heads,
         max_position_embeddings=spec.max_positions,
-        rope_theta=spec.rope_theta,
+        rope_parameters={"rope_type": "default", "rope_theta": spec.rope_theta},
         tie_word_embeddings=False,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
-        torch_dtype="float32",
     )
     torch.manual_seed(seed)
     return LlamaForCausalLM(config)
 
 
-def save_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, folder: str | Path) -> Path:
+def save_model(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, folder: str | Path
+) -> Path:
     """Save model weights (safetensors), config and tokenizer into `folder`; return it."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -128,6 +130,21 @@ def load_model(folder: str | Path) -> tuple[PreTrainedModel, PreTrainedTokenizer
             "weight sync into vLLM updates the output layer (re-save the model untied)"
         )
     return model, tokenizer
+
+
+def encode_prompt(tokenizer: PreTrainedTokenizerBase, text: str, chat: bool = False) -> list[int]:
+    """Token ids of a prompt: plain (with `<bos>` where the tokenizer adds one) or, with
+    `chat=True`, as one user message in the tokenizer's chat template, ready for the reply."""
+    if not chat:
+        return list(tokenizer(text)["input_ids"])
+    if not getattr(tokenizer, "chat_template", None):
+        raise ValueError("chat=True needs a tokenizer with a chat_template (an instruct model)")
+    encoded: Any = tokenizer.apply_chat_template(
+        [{"role": "user", "content": text}], add_generation_prompt=True, tokenize=True
+    )
+    # transformers 5 answers a BatchEncoding, older versions a plain list of ids.
+    ids = encoded["input_ids"] if hasattr(encoded, "keys") else encoded
+    return [int(i) for i in ids]
 
 
 def count_parameters(model: torch.nn.Module) -> int:

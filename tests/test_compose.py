@@ -100,3 +100,21 @@ def test_migrate_then_api_commands_work_as_written(postgres_url: str) -> None:
     finally:
         process.terminate()
         process.wait(timeout=15)
+
+
+def test_worker_command_is_a_valid_worker_configuration() -> None:
+    """The GPU worker cannot run here; its command must still parse into a valid config."""
+    from gpu_worker.config import config_from_args
+    from service.cli import build_parser
+
+    worker = compose()["services"]["worker"]
+    assert worker["profiles"] == ["gpu"]
+    assert worker["build"]["dockerfile"] == "Dockerfile.worker"
+    assert (ROOT / "Dockerfile.worker").exists()
+    command = worker["command"]
+    assert command[:2] == ["zpd", "train"]
+    args = build_parser().parse_args(command[1:])
+    config = config_from_args(args)
+    assert config.prompts_per_step == 256 and config.rollouts_per_prompt == 8
+    assert config.lr == 1e-6 and config.alpha == 0.5 and config.tau == 1.0
+    assert config.service_url == "http://api:8000"

@@ -1,0 +1,86 @@
+"""`zpd` subcommands of the worker: `zpd train`, `zpd compare`, `zpd demo-worker`.
+
+Each `register_*` function is an entry point of the `zpd.commands` group. This module imports
+only the standard library and `gpu_worker.config`: the `zpd` command loads every entry point
+on start, and torch/vLLM are imported only when one of these subcommands runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from gpu_worker.config import add_config_arguments, config_from_args
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Run the worker with the parsed flags; 2 on an invalid configuration."""
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        print(f"zpd train: {exc}")
+        return 2
+    from gpu_worker.train import train
+
+    train(config)
+    return 0
+
+
+def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
+    """The worker's flags plus `--strategies` and `--seeds`."""
+    add_config_arguments(parser)
+    parser.add_argument("--strategies", default="sec,random,ordered", help="comma-separated")
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    """Run `gpu_worker.compare` with the parsed flags."""
+    from gpu_worker.compare import run_from_args
+
+    return run_from_args(args)
+
+
+def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of the demo."""
+    parser.add_argument(
+        "--service-url", default="", help="use this service instead of starting one"
+    )
+    parser.add_argument("--out-dir", default="runs/demo", help="where the database and metrics go")
+    parser.add_argument("--steps", type=int, default=150, help="GRPO steps")
+    parser.add_argument("--warmup-steps", type=int, default=1200, help="most SFT warmup steps")
+    parser.add_argument(
+        "--eval-problems", type=int, default=200, help="held-out problems per level"
+    )
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Run `gpu_worker.demo` with the parsed flags."""
+    from gpu_worker.demo import run_demo as demo
+
+    return demo(args)
+
+
+def register_train(subparsers: argparse._SubParsersAction) -> None:
+    """Entry point: adds `zpd train` (the reference GRPO worker against a service)."""
+    parser = subparsers.add_parser(
+        "train", help="run the reference GRPO worker (vLLM + torch) against a ZPD service"
+    )
+    add_config_arguments(parser)
+    parser.set_defaults(func=run_train)
+
+
+def register_compare(subparsers: argparse._SubParsersAction) -> None:
+    """Entry point: adds `zpd compare` (sec vs random vs ordered, Table 1 style)."""
+    parser = subparsers.add_parser(
+        "compare", help="compare curricula (sec, random, ordered) with the GRPO worker"
+    )
+    add_compare_arguments(parser)
+    parser.set_defaults(func=run_compare)
+
+
+def register_demo(subparsers: argparse._SubParsersAction) -> None:
+    """Entry point: adds `zpd demo-worker` (service + tiny model + SEC on CPU)."""
+    parser = subparsers.add_parser(
+        "demo-worker", help="train the tiny model with SEC on CPU against a local service"
+    )
+    add_demo_arguments(parser)
+    parser.set_defaults(func=run_demo)

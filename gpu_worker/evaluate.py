@@ -1,0 +1,63 @@
+"""Evaluation on held-out problems: pass@1 averaged over k samples, and success-in-k.
+
+Held-out problems are each level's indices after its training range (see `TaskSuite`), so
+evaluation never scores a problem the curriculum could have sampled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from gpu_worker.model import encode_prompt
+from gpu_worker.rollout import RolloutEngine
+from gpu_worker.tasks import TaskSuite
+
+
+@dataclass(frozen=True)
+class LevelScore:
+    """Scores of one level: mean pass@1 over k samples, and the share solved at least once."""
+
+    level: str
+    problems: int
+    samples: int
+    pass_at_1: float
+    success_in_k: float
+
+
+def evaluate_levels(
+    engine: RolloutEngine,
+    tokenizer: Any,
+    suite: TaskSuite,
+    levels: Sequence[str],
+    problems: int,
+    samples: int,
+    max_tokens: int,
+    temperature: float = 1.0,
+    seed: int = 0,
+    chat: bool = False,
+) -> dict[str, LevelScore]:
+    """Score each level on its first `problems` held-out problems with `samples` samples each.
+
+    `temperature=0` is greedy decoding (then every sample is the same; use samples=1).
+    `chat=True` wraps each prompt in the tokenizer's chat template.
+    A sample counts as solved when its reward equals the suite's `correct` reward.
+    """
+    scores: dict[str, LevelScore] = {}
+    for level in levels:
+        batch = suite.eval_problems(level, problems)
+        prompt_ids = [encode_prompt(tokenizer, p.prompt, chat) for p in batch]
+        groups = engine.generate(prompt_ids, samples, max_tokens, temperature, seed=seed)
+        solved = [
+            [suite.reward(p, c.text, c.finished) == suite.rewards.correct for c in group]
+            for p, group in zip(batch, groups, strict=True)
+        ]
+        scores[level] = LevelScore(
+            level=level,
+            problems=problems,
+            samples=samples,
+            pass_at_1=sum(sum(s) / len(s) for s in solved) / len(solved),
+            success_in_k=sum(any(s) for s in solved) / len(solved),
+        )
+    return scores

@@ -1,0 +1,171 @@
+"""Rollouts with vLLM, weight sync trainer -> engine, and the log-prob probe.
+
+`RolloutEngine` owns one `vllm.LLM`. It generates G completions per prompt from token ids
+(the trainer tokenizes, so engine and trainer see the same tokens), with the sampled tokens'
+log-probs. `sync_weights` saves the torch model to a folder and asks every engine worker to
+`reload_weights` from it, then drops the prefix cache (its KV was computed by the old
+weights). `probe_logprobs` scores fixed sequences teacher-forced in the engine
+(`prompt_logprobs`) so that `check_sync` can compare them with the trainer's log-probs.
+
+vLLM starts worker processes: create the engine under `if __name__ == "__main__":` (or in a
+function only called from there).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from gpu_worker.grpo import pack_sequences, token_logprobs
+
+
+class WeightSyncError(RuntimeError):
+    """The engine does not score like the trainer after a weight sync."""
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Settings of the vLLM engine (on CPU `gpu_memory_utilization` is a share of CPU RAM)."""
+
+    gpu_memory_utilization: float = 0.15
+    max_model_len: int = 256
+    dtype: Literal["auto", "half", "float16", "bfloat16", "float", "float32"] = "float32"
+    seed: int = 0
+    enforce_eager: bool = True
+    tensor_parallel_size: int = 1
+
+
+@dataclass
+class Completion:
+    """One sampled completion: its tokens, text, per-token log-probs, and whether it stopped."""
+
+    token_ids: list[int]
+    text: str
+    logprobs: list[float]
+    finished: bool
+
+
+class RolloutEngine:
+    """A vLLM engine loaded from a local model folder."""
+
+    def __init__(self, model_dir: str | Path, config: EngineConfig | None = None) -> None:
+        from vllm import LLM  # imported here: vLLM is heavy and only the engine needs it
+
+        self.config = config or EngineConfig()
+        self.llm: Any = LLM(
+            model=str(model_dir),
+            gpu_memory_utilization=self.config.gpu_memory_utilization,
+            max_model_len=self.config.max_model_len,
+            dtype=self.config.dtype,
+            seed=self.config.seed,
+            enforce_eager=self.config.enforce_eager,
+            tensor_parallel_size=self.config.tensor_parallel_size,
+            disable_log_stats=True,
+        )
+
+    def close(self) -> None:
+        """Stop the engine's worker processes (idempotent)."""
+        llm = getattr(self, "llm", None)
+        if llm is not None:
+            llm.llm_engine.engine_core.shutdown()
+            self.llm = None
+
+    def __enter__(self) -> RolloutEngine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def generate(
+        self,
+        prompts: Sequence[Sequence[int]],
+        n: int,
+        max_tokens: int,
+        temperature: float = 1.0,
+        seed: int | None = None,
+    ) -> list[list[Completion]]:
+        """Sample `n` completions for each prompt (token ids); one list per prompt, in order.
+
+        With a `seed` the result is reproducible. vLLM seeds the j-th of the n samples of a
+        request with `seed + j`, so prompt i gets `seed * 1_000_003 + i * n`: two copies of
+        one prompt in a batch still draw different samples.
+        """
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        params = [
+            SamplingParams(
+                n=n,
+                temperature=temperature,
+                max_tokens=max_tokens,
+                logprobs=0,
+                seed=None if seed is None else seed * 1_000_003 + i * n,
+            )
+            for i in range(len(prompts))
+        ]
+        requests = [TokensPrompt(prompt_token_ids=list(p)) for p in prompts]
+        outputs = self.llm.generate(requests, params, use_tqdm=False)
+        return [[_completion(c) for c in out.outputs] for out in outputs]
+
+    def sync_weights(self, model: Any, folder: str | Path) -> float:
+        """Save `model` (a `PreTrainedModel`) to `folder`, reload it in the engine; seconds taken."""
+        start = time.perf_counter()
+        model.save_pretrained(str(folder), safe_serialization=True)
+        self.llm.collective_rpc("reload_weights", kwargs={"weights_path": str(folder)})
+        # Why: cached prefix KV was computed with the old weights and would be reused.
+        self.llm.reset_prefix_cache()
+        return time.perf_counter() - start
+
+    def probe_logprobs(self, sequences: Sequence[Sequence[int]]) -> list[list[float]]:
+        """Engine log-prob of tokens 1..L-1 of each sequence given its prefix (teacher-forced)."""
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        params = SamplingParams(max_tokens=1, temperature=1.0, prompt_logprobs=0)
+        requests = [TokensPrompt(prompt_token_ids=list(s)) for s in sequences]
+        outputs = self.llm.generate(requests, params, use_tqdm=False)
+        result = []
+        for seq, out in zip(sequences, outputs, strict=True):
+            scored = out.prompt_logprobs[1:]  # the first token has no prefix to score it
+            result.append(
+                [step[token].logprob for step, token in zip(scored, seq[1:], strict=True)]
+            )
+        return result
+
+
+def _completion(output: Any) -> Completion:
+    """Convert one vLLM `CompletionOutput` into a `Completion`."""
+    token_ids = list(output.token_ids)
+    logprobs = [step[token].logprob for step, token in zip(output.logprobs, token_ids, strict=True)]
+    return Completion(token_ids, output.text, logprobs, output.finish_reason == "stop")
+
+
+def trainer_logprobs(
+    model: torch.nn.Module, sequences: Sequence[Sequence[int]], pad_id: int
+) -> list[list[float]]:
+    """Trainer log-prob of tokens 1..L-1 of each sequence (the same quantity as the probe)."""
+    batch = pack_sequences([s[:1] for s in sequences], [s[1:] for s in sequences], pad_id)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        logprobs = token_logprobs(model, batch)
+    model.train(was_training)
+    return [logprobs[row, : len(s) - 1].tolist() for row, s in enumerate(sequences)]
+
+
+def check_sync(
+    engine: RolloutEngine, model: torch.nn.Module, sequences: Sequence[Sequence[int]], pad_id: int
+) -> float:
+    """Largest absolute difference between engine and trainer log-probs on `sequences`."""
+    engine_lp = engine.probe_logprobs(sequences)
+    trainer_lp = trainer_logprobs(model, sequences, pad_id)
+    return max(
+        abs(a - b)
+        for e_row, t_row in zip(engine_lp, trainer_lp, strict=True)
+        for a, b in zip(e_row, t_row, strict=True)
+    )

