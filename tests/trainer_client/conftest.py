@@ -7,86 +7,24 @@ the same app behind FastAPI's ``TestClient``, with no network at all.
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
+from tests.conftest import LiveServer, free_port
 from trainer_client import CurriculumClient, RetryPolicy
 
+__all__ = ["REPO_ROOT", "free_port"]
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def serve_command(port: int) -> list[str]:
-    """``zpd serve`` when the CLI exists, else uvicorn on the app factory (the same app)."""
-    if importlib.util.find_spec("service.cli") is not None:
-        return [sys.executable, "-m", "service.cli", "serve", "--port", str(port)]
-    return [
-        sys.executable, "-m", "uvicorn", "service.api.app:create_app", "--factory",
-        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-    ]  # fmt: skip
-
-
-class ServiceProcess:
-    """A real ZPD service in a subprocess; ``url`` once :meth:`start` returned."""
-
-    def __init__(self, database_url: str, log_path: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._env = {**os.environ, "ZPD_DATABASE_URL": database_url}
-        self._log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 60.0) -> ServiceProcess:
-        with self._log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                serve_command(self.port), env=self._env, cwd=REPO_ROOT, stdout=log, stderr=log
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"service exited with {self.process.returncode}:\n"
-                    + self._log_path.read_text(errors="replace")
-                )
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"service not ready within {timeout}s")
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 @pytest.fixture(scope="session")
 def zpd_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL of a real ZPD service (uvicorn, SQLite file) shared by the session."""
     folder = tmp_path_factory.mktemp("zpd-service")
-    server = ServiceProcess(f"sqlite:///{folder / 'zpd.db'}", folder / "service.log").start()
+    server = LiveServer(f"sqlite:///{folder / 'zpd.db'}", workdir=REPO_ROOT).start(timeout=60)
     try:
         yield server.url
     finally:
