@@ -31,6 +31,7 @@ from service.curricula.base import ArmFeedback, ArmInfo, OptionReader, State, re
 from service.curricula.objectives import (
     OBJECTIVES,
     argmax_mass,
+    initial_state_with,
     memory_to_json,
     objective_reward,
     outcome_memory,
@@ -78,11 +79,7 @@ class DiscountedUCB:
         }
 
     def initial_state(self, arms: list[ArmInfo]) -> State:
-        n = len(arms)
-        state: State = {"n": [0.0] * n, "s": [0.0] * n}
-        if self.objective == "learning_progress":
-            state["last_outcome"] = [None] * n
-        return state
+        return initial_state_with({"n": 0.0, "s": 0.0}, len(arms), self.objective)
 
     def index(self, state: State) -> np.ndarray:
         """The current UCB index per arm."""

@@ -31,6 +31,7 @@ import numpy as np
 from service.curricula.base import ArmFeedback, ArmInfo, OptionReader, State, register
 from service.curricula.objectives import (
     OBJECTIVES,
+    initial_state_with,
     memory_to_json,
     objective_reward,
     outcome_memory,
@@ -62,11 +63,7 @@ class Exp3:
         }
 
     def initial_state(self, arms: list[ArmInfo]) -> State:
-        n = len(arms)
-        state: State = {"log_w": [0.0] * n}
-        if self.objective == "learning_progress":
-            state["last_outcome"] = [None] * n
-        return state
+        return initial_state_with({"log_w": 0.0}, len(arms), self.objective)
 
     def probabilities(self, state: State, step: int) -> np.ndarray:
         log_w = np.asarray(state["log_w"], dtype=np.float64)

@@ -22,6 +22,7 @@ Sampling rules (scores -> probabilities):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -47,6 +48,15 @@ class ObjectiveReward:
     reward: np.ndarray
     present: np.ndarray
     last_outcome: np.ndarray | None = None
+
+
+def initial_state_with(fields: dict[str, float], n_arms: int, objective: str) -> dict[str, Any]:
+    """A state of per-arm lists starting at ``fields``' values, plus the outcome memory the
+    ``learning_progress`` objective needs (each arm's last mean outcome, None until seen)."""
+    state: dict[str, Any] = {name: [value] * n_arms for name, value in fields.items()}
+    if objective == "learning_progress":
+        state["last_outcome"] = [None] * n_arms
+    return state
 
 
 def outcome_memory(values: list[float | None] | None, n_arms: int) -> np.ndarray:

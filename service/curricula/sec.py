@@ -31,6 +31,7 @@ from service.curricula.base import ArmFeedback, ArmInfo, OptionReader, State, re
 from service.curricula.objectives import (
     OBJECTIVES,
     SAMPLING_RULES,
+    initial_state_with,
     memory_to_json,
     objective_reward,
     outcome_memory,
@@ -69,10 +70,7 @@ class SelfEvolvingCurriculum:
         }
 
     def initial_state(self, arms: list[ArmInfo]) -> State:
-        state: State = {"q": [0.0] * len(arms)}
-        if self.objective == "learning_progress":
-            state["last_outcome"] = [None] * len(arms)
-        return state
+        return initial_state_with({"q": 0.0}, len(arms), self.objective)
 
     def probabilities(self, state: State, step: int) -> np.ndarray:
         return score_probabilities(np.asarray(state["q"]), self.sampling, self.tau, self.epsilon)

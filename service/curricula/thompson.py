@@ -37,6 +37,7 @@ import numpy as np
 from service.curricula.base import ArmFeedback, ArmInfo, OptionReader, State, register
 from service.curricula.objectives import (
     OBJECTIVES,
+    initial_state_with,
     memory_to_json,
     objective_reward,
     outcome_memory,
@@ -110,11 +111,7 @@ class DiscountedThompson:
         }
 
     def initial_state(self, arms: list[ArmInfo]) -> State:
-        n = len(arms)
-        state: State = {"n": [0.0] * n, "s": [0.0] * n}
-        if self.objective == "learning_progress":
-            state["last_outcome"] = [None] * n
-        return state
+        return initial_state_with({"n": 0.0, "s": 0.0}, len(arms), self.objective)
 
     def posterior(self, state: State) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and standard deviation of every arm's reward."""
