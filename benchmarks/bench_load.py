@@ -26,9 +26,7 @@ Prints a table and writes JSON (default benchmarks/results/bench_load.json).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import random
 import subprocess
 import sys
@@ -43,6 +41,11 @@ from typing import Any
 import httpx
 import numpy as np
 import orjson
+
+if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import free_port, machine, write_json  # noqa: E402
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 ARMS = [{"name": f"level-{i}", "size": 5000} for i in range(10)]
@@ -286,14 +289,6 @@ def optuna_op(storage: Any, name: str) -> Callable[[], None]:
 # --- plumbing --------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -496,20 +491,15 @@ def main() -> int:
     for line in goals:
         print(line)
     out = {
-        "machine": {
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-        },
+        "machine": machine(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "seconds_per_cell": seconds,
         "wall_s": round(time.monotonic() - started, 1),
         "rows": bench.rows,
         "goals": goals,
     }
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(out, indent=2))
-    print(f"\nwrote {args.json} ({out['wall_s']} s)")
+    write_json(args.json, out)
+    print(f"({out['wall_s']} s)")
     return 0
 
 

@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 from sqlalchemy import insert
 
-from benchmarks.bench_step import DEFAULT_PG, percentiles, postgres_database
+from benchmarks.bench_step import DEFAULT_PG, postgres_database
+from benchmarks.common import percentiles
 from service.api.app import create_app
 from service.db.models import ProblemStat
 from service.domain import runs as domain

@@ -14,11 +14,8 @@ Prints a table and writes JSON (default benchmarks/results/bench_step.json).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,6 +26,10 @@ from typing import Any
 import httpx
 import numpy as np
 
+if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import free_port, machine, percentiles, write_json  # noqa: E402
 from service.curricula import (
     ArmInfo,
     arm_feedback,
@@ -39,22 +40,6 @@ from service.curricula import (
 )
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-
-
-def percentiles(samples_ms: list[float]) -> dict[str, float]:
-    a = np.asarray(samples_ms)
-    return {
-        "median_ms": float(np.median(a)),
-        "p99_ms": float(np.percentile(a, 99)),
-        "mean_ms": float(a.mean()),
-        "n": int(a.size),
-    }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def bench_math(iterations: int) -> dict[str, float]:
@@ -202,18 +187,7 @@ def main() -> int:
         print(
             f"{label:<28}{s['median_ms']:>11.2f}ms{s['p99_ms']:>8.2f}ms{sample:>10}ms{report:>10}ms"
         )
-    out = {
-        "machine": {
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-        },
-        "steps": args.steps,
-        "results": rows,
-    }
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(out, indent=2))
-    print(f"\nwrote {args.json}")
+    write_json(args.json, {"machine": machine(), "steps": args.steps, "results": rows})
     return 0
 
 
