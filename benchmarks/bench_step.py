@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +28,7 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import free_port, machine, percentiles, write_json  # noqa: E402
+from benchmarks.common import machine, percentiles, write_json  # noqa: E402
 from service.curricula import (
     ArmInfo,
     arm_feedback,
@@ -38,6 +37,7 @@ from service.curricula import (
     problem_signals,
     sample_rng,
 )
+from trainer_client.local import local_service  # noqa: E402
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -62,74 +62,46 @@ def bench_math(iterations: int) -> dict[str, float]:
 
 
 def bench_http(database_url: str, steps: int, synchronous: str | None) -> dict[str, Any]:
-    port = free_port()
-    env = {**os.environ, "ZPD_DATABASE_URL": database_url}
-    if synchronous:
-        env["ZPD_SQLITE_SYNCHRONOUS"] = synchronous
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "service.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        with httpx.Client(base_url=url, timeout=30) as http:
-            for _ in range(200):
-                try:
-                    if http.get("/readyz").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
-            arms = [{"name": f"level-{i}", "size": 5000} for i in range(10)]
-            rid = http.post(
-                "/v1/runs",
-                json={
-                    "name": "bench",
-                    "arms": arms,
-                    "seed": 0,
-                    "strategy": {"name": "sec", "tau": 0.5},
-                },
-            ).json()["run_id"]
-            rng = random.Random(0)
-            sample_ms, report_ms, step_ms = [], [], []
-            for k in range(steps + 10):
-                t0 = time.perf_counter()
-                sample = http.post(f"/v1/runs/{rid}/sample", json={"batch_size": 256})
-                t1 = time.perf_counter()
-                sample.raise_for_status()
-                results = [
-                    {**item, "rewards": [rng.choice((0.0, 0.1, 1.0)) for _ in range(8)]}
-                    for item in sample.json()["items"]
-                ]
-                body = {
-                    "report_id": f"r{k}",
-                    "sample_id": sample.json()["sample_id"],
-                    "results": results,
-                }
-                t2 = time.perf_counter()
-                http.post(f"/v1/runs/{rid}/report", json=body).raise_for_status()
-                t3 = time.perf_counter()
-                if k >= 10:  # warm-up excluded
-                    sample_ms.append((t1 - t0) * 1000)
-                    report_ms.append((t3 - t2) * 1000)
-                    step_ms.append((t1 - t0 + t3 - t2) * 1000)
+    env = {"ZPD_SQLITE_SYNCHRONOUS": synchronous} if synchronous else {}
+    with local_service(database_url, env) as url, httpx.Client(base_url=url, timeout=30) as http:
+        arms = [{"name": f"level-{i}", "size": 5000} for i in range(10)]
+        rid = http.post(
+            "/v1/runs",
+            json={
+                "name": "bench",
+                "arms": arms,
+                "seed": 0,
+                "strategy": {"name": "sec", "tau": 0.5},
+            },
+        ).json()["run_id"]
+        rng = random.Random(0)
+        sample_ms, report_ms, step_ms = [], [], []
+        for k in range(steps + 10):
+            t0 = time.perf_counter()
+            sample = http.post(f"/v1/runs/{rid}/sample", json={"batch_size": 256})
+            t1 = time.perf_counter()
+            sample.raise_for_status()
+            results = [
+                {**item, "rewards": [rng.choice((0.0, 0.1, 1.0)) for _ in range(8)]}
+                for item in sample.json()["items"]
+            ]
+            body = {
+                "report_id": f"r{k}",
+                "sample_id": sample.json()["sample_id"],
+                "results": results,
+            }
+            t2 = time.perf_counter()
+            http.post(f"/v1/runs/{rid}/report", json=body).raise_for_status()
+            t3 = time.perf_counter()
+            if k >= 10:  # warm-up excluded
+                sample_ms.append((t1 - t0) * 1000)
+                report_ms.append((t3 - t2) * 1000)
+                step_ms.append((t1 - t0 + t3 - t2) * 1000)
         return {
             "step": percentiles(step_ms),
             "sample": percentiles(sample_ms),
             "report": percentiles(report_ms),
         }
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def postgres_database(admin_url: str) -> str | None:

@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,29 +19,19 @@ from typing import Any
 
 from gpu_worker.cli import add_demo_arguments
 from gpu_worker.config import TrainConfig
+from trainer_client.local import local_service as serve
 
 
 @contextmanager
 def local_service(out_dir: Path) -> Iterator[str]:
     """Run `zpd serve` on a free port with a SQLite file in `out_dir`; yield its URL."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
     out_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "ZPD_DATABASE_URL": f"sqlite:///{(out_dir / 'zpd.db').resolve()}"}
-    log = (out_dir / "service.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=15)
-        log.close()
+    database = f"sqlite:///{(out_dir / 'zpd.db').resolve()}"
+    with (
+        (out_dir / "service.log").open("w") as log,
+        serve(database, output=log, log_level="info") as url,
+    ):
+        yield url
 
 
 class ProgressLog:

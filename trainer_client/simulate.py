@@ -34,9 +34,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,6 +47,7 @@ import numpy as np
 
 from trainer_client.client import CurriculumClient
 from trainer_client.errors import CurriculumError
+from trainer_client.local import local_service
 from trainer_client.models import Run
 from trainer_client.sim_learners import (
     LEARNER_MODELS,
@@ -176,41 +174,6 @@ def simulate(
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def local_service(database: Path) -> Iterator[str]:
-    """Start ``zpd serve`` on a free port over a SQLite file; yield its URL."""
-    port = _free_port()
-    env = {**os.environ, "ZPD_DATABASE_URL": f"sqlite:///{database}"}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "service.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        with CurriculumClient(url) as probe:
-            probe.wait_until_ready(timeout=60)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
 def format_report(results: list[SimulationResult], model: LearnerModel) -> str:
     """The end-of-run table: final accuracy per level, mean and spread over seeds.
 
@@ -320,7 +283,7 @@ def _service(args: argparse.Namespace) -> Iterator[str]:
         return
     with (
         tempfile.TemporaryDirectory(prefix="zpd-simulate-") as folder,
-        local_service(Path(folder) / "zpd.db") as url,
+        local_service(f"sqlite:///{Path(folder) / 'zpd.db'}") as url,
     ):
         yield url
 
