@@ -275,6 +275,10 @@ async function refresh() {
     getJSON(RUN_PATH),
     getJSON(`${RUN_PATH}/history?since_step=${since}&max_points=${MAX_POINTS}`),
   ]);
+  // The two reads run side by side, so a report can land between them. Keep only the
+  // points the run snapshot already counts: the page then shows one moment, and the
+  // newer points come with the refresh that the report's own event triggers.
+  history.points = history.points.filter((point) => point.step <= run.step);
   if (!state.data) {
     state.arms = run.arms;
     const difficulty = run.arms.map(difficultyOf);
@@ -287,7 +291,7 @@ async function refresh() {
     redrawCharts();
   }
   state.run = run;
-  renderFacts(run, history.total_steps);
+  renderFacts(run, Math.min(history.total_steps, run.step));
   renderArms(run);
   document.body.dataset.step = String(state.lastStep);
 }
