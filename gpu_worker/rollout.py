@@ -13,8 +13,13 @@ function only called from there).
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+import tempfile
 import time
 from collections.abc import Sequence
+from copy import deepcopy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -22,6 +27,40 @@ from typing import Any, Literal
 import torch
 
 from gpu_worker.grpo import pack_sequences, token_logprobs
+
+# vLLM warns "<Layer>: Failed to load weights" on every reload for a layer whose tensors are
+# not in the checkpoint. For the rotary embedding that is expected: its cos/sin cache is
+# computed, not saved, and vLLM puts it back. Only that one line is dropped.
+RELOAD_LOGGER = "vllm.model_executor.model_loader.reload.layerwise"
+
+
+class RotaryReloadFilter(logging.Filter):
+    """Drops vLLM's reload warning about the rotary embedding's (computed) cos/sin cache."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("RotaryEmbedding: Failed to load weights")
+
+
+def quiet_rotary_reload_warning() -> None:
+    """Install `RotaryReloadFilter` here and in the engine's worker processes.
+
+    A forked worker inherits this process's logger; a spawned one re-reads vLLM's logging
+    config, so the filter also goes into a config file named by `VLLM_LOGGING_CONFIG_PATH`
+    (vLLM's default config plus the filter). A config the user set is left alone.
+    """
+    logging.getLogger(RELOAD_LOGGER).addFilter(RotaryReloadFilter())
+    if os.environ.get("VLLM_LOGGING_CONFIG_PATH"):
+        return
+    from vllm.logger import DEFAULT_LOGGING_CONFIG
+
+    config = deepcopy(DEFAULT_LOGGING_CONFIG)
+    config["filters"] = {"zpd_rotary": {"()": f"{__name__}.RotaryReloadFilter"}}
+    config["loggers"][RELOAD_LOGGER] = {"filters": ["zpd_rotary"]}
+    with tempfile.NamedTemporaryFile(
+        "w", prefix="zpd-vllm-logging-", suffix=".json", delete=False
+    ) as file:
+        json.dump(config, file)
+    os.environ["VLLM_LOGGING_CONFIG_PATH"] = file.name
 
 
 class WeightSyncError(RuntimeError):
@@ -57,6 +96,7 @@ class RolloutEngine:
         from vllm import LLM  # imported here: vLLM is heavy and only the engine needs it
 
         self.config = config or EngineConfig()
+        quiet_rotary_reload_warning()
         self.llm: Any = LLM(
             model=str(model_dir),
             gpu_memory_utilization=self.config.gpu_memory_utilization,
