@@ -44,9 +44,10 @@ class RotaryReloadFilter(logging.Filter):
 def quiet_rotary_reload_warning() -> None:
     """Install `RotaryReloadFilter` here and in the engine's worker processes.
 
-    A forked worker inherits this process's logger; a spawned one re-reads vLLM's logging
-    config, so the filter also goes into a config file named by `VLLM_LOGGING_CONFIG_PATH`
-    (vLLM's default config plus the filter). A config the user set is left alone.
+    A forked worker inherits this process's logger; a spawned one applies the engine's
+    `LoggingConfig`, which reads `VLLM_LOGGING_CONFIG_PATH` when the engine is created, so the
+    filter also goes into such a file (vLLM's default config plus the filter). Call it before
+    creating the engine. A config file the user set is left alone.
     """
     logging.getLogger(RELOAD_LOGGER).addFilter(RotaryReloadFilter())
     if os.environ.get("VLLM_LOGGING_CONFIG_PATH"):

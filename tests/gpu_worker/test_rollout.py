@@ -77,3 +77,40 @@ def test_weight_sync_reaches_the_engine(
     seconds = engine.sync_weights(model, tmp_path / "synced")
     assert check_sync(engine, model, probe, tokenizer.pad_token_id) < 1e-4
     assert seconds < 10.0
+
+
+def test_the_rotary_reload_warning_is_dropped_in_a_fresh_process(tmp_path: Path) -> None:
+    """A spawned engine process applies the LoggingConfig made from VLLM_LOGGING_CONFIG_PATH."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from gpu_worker.rollout import RELOAD_LOGGER, quiet_rotary_reload_warning
+
+    saved = os.environ.pop("VLLM_LOGGING_CONFIG_PATH", None)
+    try:
+        quiet_rotary_reload_warning()
+        config_path = os.environ["VLLM_LOGGING_CONFIG_PATH"]
+    finally:
+        os.environ.pop("VLLM_LOGGING_CONFIG_PATH", None)
+        if saved is not None:
+            os.environ["VLLM_LOGGING_CONFIG_PATH"] = saved
+    assert json.loads(Path(config_path).read_text())["loggers"][RELOAD_LOGGER]
+    script = (
+        "import logging\n"
+        "from vllm.config.logging import LoggingConfig\n"
+        "from vllm.logger import configure_logging\n"
+        "configure_logging(LoggingConfig())\n"
+        f"log = logging.getLogger({RELOAD_LOGGER!r})\n"
+        "log.warning('%s: Failed to load weights', 'RotaryEmbedding')\n"
+        "log.warning('%s: Failed to load weights', 'QKVParallelLinear')\n"
+    )
+    env = {**os.environ, "VLLM_LOGGING_CONFIG_PATH": config_path}
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    printed = out.stdout + out.stderr
+    assert "QKVParallelLinear: Failed to load weights" in printed  # other layers still warn
+    assert "RotaryEmbedding" not in printed
