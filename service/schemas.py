@@ -71,9 +71,41 @@ class StrategySpec(BaseModel):
         return dict(self.model_extra or {})
 
 
+class AutoArmsSpec(_Body):
+    """Arms formed by the service: pass-rate buckets of the problems (x embedding clusters)."""
+
+    size: Integer | None = Field(
+        default=None,
+        ge=1,
+        le=2**40,
+        description="Problems in the pool (indices 0 .. size-1); may be omitted with embeddings.",
+    )
+    buckets: list[FiniteFloat] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=16,
+        description="Increasing pass-rate edges in (0, 1); default [0.2, 0.5, 0.8].",
+    )
+    clusters: Integer | None = Field(
+        default=None, ge=1, le=64, description="k-means clusters of the embeddings (needs them)."
+    )
+    embeddings: list[list[FiniteFloat]] | None = Field(
+        default=None,
+        max_length=100_000,
+        description="One vector per problem (at most 100,000 vectors and 2,000,000 numbers).",
+    )
+
+
 class CreateRunRequest(_Body):
     name: Name
-    arms: list[ArmSpec] = Field(min_length=1)
+    arms: list[ArmSpec] | None = Field(
+        default=None, min_length=1, description="The problem categories (or give auto_arms)."
+    )
+    auto_arms: AutoArmsSpec | None = Field(
+        default=None,
+        description="Instead of arms: arms formed from online pass-rate buckets (and clusters "
+        "of problem embeddings), re-formed as reports come in. Implies per-problem tracking.",
+    )
     strategy: StrategySpec = Field(default_factory=StrategySpec)
     seed: Integer | None = Field(
         default=None, ge=0, le=MAX_SAFE_INTEGER, description="Random seed; drawn when omitted."
@@ -84,6 +116,12 @@ class CreateRunRequest(_Body):
         "'success_reward', 'discount', 'mastered', 'hopeless', 'min_evidence', 'candidates'}. "
         "Omitted: arms only.",
     )
+
+    @model_validator(mode="after")
+    def _arms_or_auto(self) -> CreateRunRequest:
+        if (self.arms is None) == (self.auto_arms is None):
+            raise ValueError("give exactly one of 'arms' or 'auto_arms'")
+        return self
 
 
 class ArmState(BaseModel):
@@ -96,6 +134,9 @@ class ArmState(BaseModel):
     times_reported: int
     last_reward: float | None
     mean_outcome_reward: float | None
+    members: int | None = Field(
+        default=None, description="Automatic arms: problems in the arm now (None otherwise)."
+    )
 
 
 class RunOut(BaseModel):
@@ -110,6 +151,9 @@ class RunOut(BaseModel):
     )
     demonstrations: int = Field(
         default=0, description="Problems handed out with purpose 'demonstrations'."
+    )
+    auto_arms: dict[str, Any] | None = Field(
+        default=None, description="Automatic arms: size, buckets, clusters (None: given arms)."
     )
     samples_pending: int = Field(
         default=0, description="Samples not reported yet whose lease is still running."

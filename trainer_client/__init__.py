@@ -35,6 +35,7 @@ from trainer_client.errors import (
 from trainer_client.models import (
     ArmSpec,
     ArmState,
+    AutoArms,
     History,
     HistoryPoint,
     ProblemResult,
@@ -50,6 +51,7 @@ __all__ = [
     "ArmSpec",
     "ArmState",
     "AsyncCurriculumClient",
+    "AutoArms",
     "AuthError",
     "Batch",
     "ConflictError",

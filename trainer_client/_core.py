@@ -29,6 +29,7 @@ from trainer_client.errors import (
 )
 from trainer_client.models import (
     ArmSpec,
+    AutoArms,
     History,
     ProblemResult,
     Report,
@@ -81,6 +82,7 @@ class AsyncHTTPClient(Protocol):
 ArmLike = str | ArmSpec | Mapping[str, Any]
 StrategyLike = str | Strategy | Mapping[str, Any]
 ResultLike = ProblemResult | Mapping[str, Any]
+AutoArmsLike = AutoArms | Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -192,14 +194,28 @@ def _validated(model: type[ModelT], value: Any) -> ModelT:
         ) from exc
 
 
+def auto_arms_payload(auto_arms: AutoArmsLike) -> dict[str, Any]:
+    """An :class:`AutoArms` or an equivalent mapping -> wire dict (checked here first)."""
+    if not isinstance(auto_arms, AutoArms):
+        auto_arms = _validated(AutoArms, auto_arms)
+    return auto_arms.model_dump(exclude_none=True)
+
+
 def create_run_call(
     name: str,
-    arms: Iterable[ArmLike],
+    arms: Iterable[ArmLike] | None,
     strategy: StrategyLike | None,
     seed: int | None,
     problems: dict[str, Any] | None = None,
+    auto_arms: AutoArmsLike | None = None,
 ) -> Call[Run]:
-    body: dict[str, Any] = {"name": name, "arms": [arm_payload(arm) for arm in arms]}
+    if (arms is None) == (auto_arms is None):
+        raise InvalidRequestError("give exactly one of arms or auto_arms")
+    body: dict[str, Any] = {"name": name}
+    if arms is not None:
+        body["arms"] = [arm_payload(arm) for arm in arms]
+    if auto_arms is not None:
+        body["auto_arms"] = auto_arms_payload(auto_arms)
     if strategy is not None:
         body["strategy"] = strategy_payload(strategy)
     if seed is not None:

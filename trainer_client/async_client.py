@@ -18,6 +18,7 @@ from trainer_client._core import (
     DEFAULT_TIMEOUT,
     ArmLike,
     AsyncHTTPClient,
+    AutoArmsLike,
     Call,
     ResultLike,
     RetryPolicy,
@@ -72,13 +73,16 @@ class AsyncCurriculumClient:
     async def create_run(
         self,
         name: str,
-        arms: Iterable[ArmLike],
+        arms: Iterable[ArmLike] | None = None,
         strategy: StrategyLike | None = None,
         seed: int | None = None,
         problems: dict[str, Any] | None = None,
+        auto_arms: AutoArmsLike | None = None,
     ) -> Run:
         """Create a run (see :meth:`CurriculumClient.create_run`); not retried."""
-        return await self._execute(_core.create_run_call(name, arms, strategy, seed, problems))
+        return await self._execute(
+            _core.create_run_call(name, arms, strategy, seed, problems, auto_arms)
+        )
 
     async def get_run(self, run_id: str) -> Run:
         """The run with its arm states."""

@@ -25,6 +25,7 @@ from trainer_client import _core
 from trainer_client._core import (
     DEFAULT_TIMEOUT,
     ArmLike,
+    AutoArmsLike,
     Call,
     ResultLike,
     RetryPolicy,
@@ -93,18 +94,22 @@ class CurriculumClient:
     def create_run(
         self,
         name: str,
-        arms: Iterable[ArmLike],
+        arms: Iterable[ArmLike] | None = None,
         strategy: StrategyLike | None = None,
         seed: int | None = None,
         problems: dict[str, Any] | None = None,
+        auto_arms: AutoArmsLike | None = None,
     ) -> Run:
         """Create a run. ``arms``: names, ``{"name", "size"?, "tags"?}`` dicts or ArmSpecs;
         ``strategy``: ``"sec"``, ``{"name": "sec", "alpha": 0.5, "tau": 1.0}``, ... (the
         service's default when omitted); ``problems``: per-problem tracking options, e.g.
-        ``{"selection": "frontier"}`` (pick problems near pass rate 0.5). Not retried: a
-        lost answer could hide a created run.
+        ``{"selection": "frontier"}`` (pick problems near pass rate 0.5); ``auto_arms``
+        instead of ``arms``: ``{"size": 100000, "buckets": [0.2, 0.5, 0.8]}`` (optionally
+        ``"clusters"`` with ``"embeddings"``), arms formed and re-formed by the service from
+        the problems' pass rates (an :class:`~trainer_client.models.AutoArms` works too).
+        Not retried: a lost answer could hide a created run.
         """
-        return self._execute(_core.create_run_call(name, arms, strategy, seed, problems))
+        return self._execute(_core.create_run_call(name, arms, strategy, seed, problems, auto_arms))
 
     def get_run(self, run_id: str) -> Run:
         """The run with its arm states. Raises :class:`NotFoundError` if it does not exist."""

@@ -29,6 +29,20 @@ class ArmSpec(_Request):
     tags: dict[str, Any] = Field(default_factory=dict)
 
 
+class AutoArms(_Request):
+    """Arms the service forms itself: pass-rate buckets of the problems, re-formed online.
+
+    ``size``: problems in the pool (indices ``0 .. size-1``); ``buckets``: increasing
+    pass-rate edges in (0, 1) (service default ``[0.2, 0.5, 0.8]``); ``clusters`` with
+    ``embeddings`` (one vector per problem): arms per k-means cluster x bucket.
+    """
+
+    size: int | None = Field(default=None, ge=1)
+    buckets: list[float] | None = None
+    clusters: int | None = Field(default=None, ge=1)
+    embeddings: list[list[float]] | None = None
+
+
 class Strategy(BaseModel):
     """A strategy name and its options, e.g. ``Strategy(name="sec", alpha=0.5, tau=1.0)``."""
 
@@ -70,6 +84,8 @@ class ArmState(_Answer):
     times_reported: int
     last_reward: float | None = None
     mean_outcome_reward: float | None = None
+    members: int | None = None
+    """Automatic arms: problems in the arm now (None for given arms)."""
 
 
 class Run(_Answer):
@@ -83,6 +99,7 @@ class Run(_Answer):
     samples: int
     problems: dict[str, Any] | None = None
     demonstrations: int = 0
+    auto_arms: dict[str, Any] | None = None
     samples_pending: int = 0
     samples_expired: int = 0
     created_at: datetime

@@ -45,6 +45,8 @@ class Run(Base):
     # per-problem tracking (service.curricula.problems); None: arms only
     problem_options: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     demonstrations: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # automatic arms (service.curricula.auto_arms): size, buckets, clusters; None: given arms
+    auto_arms: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -75,6 +77,8 @@ class Arm(Base):
     outcome_count: Mapped[int] = mapped_column(BigInteger, default=0)
     # position in the arm's shuffled stream: draws, plus candidates passed over
     cursor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # automatic arms: problems in the arm now (None for given arms)
+    members: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     run: Mapped[Run] = relationship(back_populates="arms")
 
@@ -99,7 +103,9 @@ class Sample(Base):
     indices: Mapped[list[Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # A lease: a sample not reported by lease_expires_at is marked expired and counted.
-    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
     reported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     expired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
@@ -144,15 +150,21 @@ class ApiKey(Base):
 
 
 class ProblemStat(Base):
-    """Discounted solved/failed rollouts of one problem (runs with per-problem tracking)."""
+    """Discounted solved/failed rollouts of one problem (runs with per-problem tracking).
+
+    Runs with automatic arms key every problem by ``arm`` 0 and its pool index, and keep
+    the arm it belongs to now (``member_of``) and a stable random ``draw_key``: an arm's
+    members are drawn by an index range scan over (run_id, member_of, draw_key).
+    """
 
     __tablename__ = "problem_stats"
+    __table_args__ = (Index("ix_problem_stats_member", "run_id", "member_of", "draw_key"),)
 
-    run_id: Mapped[str] = mapped_column(
-        ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
-    )
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     arm: Mapped[int] = mapped_column(Integer, primary_key=True)
     idx: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     solved: Mapped[float] = mapped_column(Float)
     failed: Mapped[float] = mapped_column(Float)
     last_step: Mapped[int] = mapped_column(BigInteger)
+    member_of: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    draw_key: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

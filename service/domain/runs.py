@@ -33,15 +33,18 @@ from service.curricula import (
     draw_batch,
     sample_rng,
 )
+from service.curricula import auto_arms as auto_math
+from service.curricula.auto_arms import AutoArmOptions, restrict_to_members
 from service.curricula.problems import ProblemOptions, parse_problem_options
 from service.curricula.sampling import Batch
 from service.db.models import Arm, Report, Run, Sample, utcnow
 from service.db.transaction import Database
-from service.domain import problems
+from service.domain import auto_arms, problems
 from service.domain.state import absorb, apply_report
 from service.errors import Conflict, InvalidRequest, NotFound
 from service.schemas import (
     ArmState,
+    AutoArmsSpec,
     CreateRunRequest,
     ReportOut,
     ReportRequest,
@@ -158,7 +161,7 @@ def run_out(
     leases = leases or LeaseCounts()
     strategy = strategy or strategy_of(run)
     q = strategy.values(run.strategy_state)
-    p = strategy.probabilities(run.strategy_state, run.step)
+    p = sampling_probabilities(run, strategy)
     arms = [
         ArmState(
             name=arm.name,
@@ -172,6 +175,7 @@ def run_out(
             mean_outcome_reward=(
                 arm.outcome_sum / arm.outcome_count if arm.outcome_count else None
             ),
+            members=arm.members,
         )
         for i, arm in enumerate(run.arms)
     ]
@@ -184,6 +188,7 @@ def run_out(
         samples=run.samples,
         problems=run.problem_options,
         demonstrations=run.demonstrations,
+        auto_arms=run.auto_arms,
         samples_pending=leases.pending,
         samples_expired=leases.expired,
         created_at=_aware(run.created_at),
@@ -198,9 +203,17 @@ def create_run(
     """Create a run; its strategy options are validated and stored with defaults filled in.
 
     Raises:
-        InvalidRequest: duplicate arm names, too many arms, an unknown strategy or option.
+        InvalidRequest: duplicate arm names, too many arms, an unknown strategy or option,
+            inconsistent ``auto_arms``.
     """
-    names = [arm.name for arm in request.arms]
+    seed = request.seed if request.seed is not None else secrets.randbits(53)
+    auto: AutoArmOptions | None = None
+    clusters: np.ndarray | None = None
+    if request.auto_arms is not None:
+        auto, clusters, infos = _form_auto_arms(request.auto_arms, seed, settings)
+    else:
+        infos = [ArmInfo(name=a.name, size=a.size, tags=a.tags) for a in request.arms or []]
+    names = [arm.name for arm in infos]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise InvalidRequest("arm names must be unique", {"duplicates": duplicates})
@@ -209,18 +222,17 @@ def create_run(
             f"a run may have at most {settings.max_arms} arms (ZPD_MAX_ARMS)",
             {"arms": len(names), "limit": settings.max_arms},
         )
-    infos = [ArmInfo(name=a.name, size=a.size, tags=a.tags) for a in request.arms]
     try:
         strategy = build_strategy(request.strategy.name, request.strategy.options(), infos)
     except StrategyError as exc:
         raise InvalidRequest(str(exc), {"strategy": request.strategy.model_dump()}) from exc
     try:
-        options = None if request.problems is None else parse_problem_options(request.problems)
+        tracked = request.problems if auto is None else request.problems or {}
+        options = None if tracked is None else parse_problem_options(tracked)
     except StrategyError as exc:
         raise InvalidRequest(str(exc), {"problems": request.problems}) from exc
-    if options is not None and any(a.size is None for a in request.arms):
+    if options is not None and any(a.size is None for a in infos):
         raise InvalidRequest("per-problem tracking needs a size on every arm")
-    seed = request.seed if request.seed is not None else secrets.randbits(53)
     now = utcnow()
     run = Run(
         id=new_id(),
@@ -230,6 +242,7 @@ def create_run(
         strategy_options=strategy.options(),
         strategy_state=strategy.initial_state(infos),
         problem_options=None if options is None else options.to_dict(),
+        auto_arms=None if auto is None else auto.to_dict(),
         seed=seed,
         step=0,
         samples=0,
@@ -248,12 +261,40 @@ def create_run(
                 outcome_count=0,
                 cursor=0,
             )
-            for i, a in enumerate(request.arms)
+            for i, a in enumerate(infos)
         ],
     )
+    if auto is not None:
+        members = auto_arms.initial_members(auto, clusters)
+        for i, arm in enumerate(run.arms):
+            arm.members = members[i]
+            arm.cursor = auto_arms.initial_cursor(auto, i, clusters is not None)
     with db.transaction(write=True) as session:
         session.add(run)
+        if auto is not None and clusters is not None:
+            session.flush()  # the run row first: problem rows refer to it
+            auto_arms.store_clusters(session, run.id, seed, auto, clusters)
     return run_out(run, strategy)
+
+
+def _form_auto_arms(
+    request: AutoArmsSpec, seed: int, settings: Settings
+) -> tuple[AutoArmOptions, np.ndarray | None, list[ArmInfo]]:
+    """The options, each problem's cluster (with embeddings) and the arms of ``auto_arms``."""
+    spec = request.model_dump(exclude_none=True)
+    try:
+        auto, vectors = auto_math.parse_auto_arms(spec)
+    except StrategyError as exc:
+        spec.pop("embeddings", None)
+        raise InvalidRequest(str(exc), {"auto_arms": spec}) from exc
+    if auto.arm_count > settings.max_arms:
+        raise InvalidRequest(
+            f"auto_arms makes {auto.arm_count} arms (clusters x (buckets + 2)); a run may have "
+            f"at most {settings.max_arms} (ZPD_MAX_ARMS)",
+            {"arms": auto.arm_count, "limit": settings.max_arms},
+        )
+    clusters = None if vectors is None else auto_math.cluster_problems(vectors, auto.clusters, seed)
+    return auto, clusters, auto_math.arm_infos(auto)
 
 
 def get_run(
@@ -340,14 +381,15 @@ def sample(
                 return _sample_out(run, stored)
         expire_leases(session, run)
         strategy = strategy_of(run)
-        probabilities = strategy.probabilities(run.strategy_state, run.step)
+        probabilities = sampling_probabilities(run, strategy)
         rng = sample_rng(run.seed, run.samples)
         batch = draw_batch(
             probabilities,
             request.batch_size,
             rng,
             seed=run.seed,
-            sizes=[arm.size for arm in run.arms],
+            # automatic arms pick their members themselves
+            sizes=[None if run.auto_arms else arm.size for arm in run.arms],
             drawn_before=[arm.cursor for arm in run.arms],
         )
         indices, consumed = _pick_problems(session, run, request, batch, rng)
@@ -391,9 +433,20 @@ def _pick_problems(
             "purpose 'demonstrations' needs per-problem tracking: create the run with "
             '"problems": {"selection": "uniform"} (or "frontier")'
         )
+    if run.auto_arms is not None and options is not None:
+        auto = auto_math.options_from_dict(run.auto_arms)
+        return auto_arms.pick_members(session, run, auto, batch.arms, rng, options, demonstrations)
     if options is None or not (demonstrations or options.selection == "frontier"):
         return batch.indices, batch.counts
     return problems.pick_problems(session, run, batch.arms, rng, options, demonstrations)
+
+
+def sampling_probabilities(run: Run, strategy: Strategy) -> np.ndarray:
+    """The strategy's probabilities; with automatic arms, restricted to non-empty arms."""
+    p = strategy.probabilities(run.strategy_state, run.step)
+    if run.auto_arms is None:
+        return p
+    return restrict_to_members(p, np.array([arm.members or 0 for arm in run.arms]))
 
 
 def problem_options_of(run: Run) -> ProblemOptions | None:
@@ -487,7 +540,10 @@ def report(
         for i in np.flatnonzero(applied.feedback.present):
             absorb(run.arms[int(i)], applied.feedback, int(i))
         options = problem_options_of(run)
-        if options is not None:
+        if options is not None and run.auto_arms is not None:
+            auto = auto_math.options_from_dict(run.auto_arms)
+            auto_arms.record_outcomes(session, run, auto, results, options)
+        elif options is not None:
             problems.record_outcomes(session, run, positions, results, options)
         now = utcnow()
         row = Report(

@@ -1,0 +1,164 @@
+"""Automatic arms at scale: a 1,000,000-problem auto-arms run, sample(256) and a 256-problem report.
+
+The run has automatic arms (buckets 0.2/0.5/0.8 plus ``unseen``) and frontier selection
+(candidates 4); before timing, ``--seen`` problems (default 400,000, a random subset)
+get stored outcome counts and their bucket, as after a long run. Then each iteration
+draws ``sample(256)`` and reports the 256 problems x 8 rewards through the domain layer
+(the service's own code path, without HTTP), on SQLite and on PostgreSQL when reachable.
+Prints a table, writes JSON (default benchmarks/results/bench_auto_arms.json).
+Goal: each call under 20 ms.
+
+    python benchmarks/bench_auto_arms.py [--iterations 100] [--seen 400000] [--no-postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import insert, update
+
+from benchmarks.bench_step import DEFAULT_PG, postgres_database
+from benchmarks.common import percentiles
+from service.api.app import create_app
+from service.curricula.auto_arms import AutoArmOptions, draw_keys, member_arms
+from service.db.models import Arm, ProblemStat
+from service.domain import runs as domain
+from service.schemas import CreateRunRequest, ReportRequest, SampleRequest
+from service.settings import Settings
+
+POOL = 1_000_000
+BUCKETS = (0.2, 0.5, 0.8)
+
+
+def bench(database_url: str, iterations: int, seen: int) -> dict[str, Any]:
+    settings = Settings(database_url=database_url, rate_limit_per_minute=0)
+    db = create_app(settings).state.db
+    request = {
+        "name": "million-auto",
+        "seed": 1,
+        "auto_arms": {"size": POOL, "buckets": list(BUCKETS)},
+        "problems": {"selection": "frontier", "candidates": 4, "discount": 0.999},
+    }
+    run = domain.create_run(db, CreateRunRequest.model_validate(request), settings)
+    rng = np.random.default_rng(0)
+    print(f"  storing outcomes of {seen} problems ...", flush=True)
+    members = _store_seen(db, run.run_id, seen, rng)
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.connect() as conn:  # what autovacuum would do soon after a bulk load
+            conn.exec_driver_sql("ANALYZE problem_stats")
+            conn.commit()
+    print(f"  members per arm: {members}", flush=True)
+    sample_ms, report_ms = [], []
+    for k in range(iterations + 5):
+        t0 = time.perf_counter()
+        answer = domain.sample(db, run.run_id, SampleRequest(batch_size=256), settings)
+        t1 = time.perf_counter()
+        results = [
+            {"arm": item.arm, "index": item.index, "rewards": rng.choice([0.0, 1.0], 8).tolist()}
+            for item in answer.items
+        ]
+        report = ReportRequest.model_validate({"report_id": f"r{k}", "results": results})
+        t2 = time.perf_counter()
+        domain.report(db, run.run_id, report, settings)
+        t3 = time.perf_counter()
+        if k >= 5:
+            sample_ms.append((t1 - t0) * 1000)
+            report_ms.append((t3 - t2) * 1000)
+    final = [a.members for a in domain.get_run(db, run.run_id).arms]
+    db.dispose()
+    return {
+        "sample": percentiles(sample_ms),
+        "report": percentiles(report_ms),
+        "members_before": members,
+        "members_after": final,
+    }
+
+
+def _store_seen(db: Any, run_id: str, seen: int, rng: np.random.Generator) -> list[int]:
+    """Rows for ``seen`` random problems with 8 rollouts each, in their bucket's arm."""
+    options = AutoArmOptions(size=POOL, buckets=BUCKETS)
+    indices = np.sort(rng.choice(POOL, size=seen, replace=False))
+    solved = rng.integers(0, 9, seen).astype(np.float64)
+    arms = member_arms(options, np.zeros(seen, dtype=np.int64), solved, 8.0 - solved)
+    keys = draw_keys(1, indices, POOL)
+    with db.transaction(write=True) as session:
+        for start in range(0, seen, 50_000):
+            part = slice(start, start + 50_000)
+            session.execute(
+                insert(ProblemStat),
+                [
+                    {
+                        "run_id": run_id,
+                        "arm": 0,
+                        "idx": i,
+                        "solved": s,
+                        "failed": 8.0 - s,
+                        "last_step": 0,
+                        "member_of": a,
+                        "draw_key": k,
+                    }
+                    for i, s, a, k in zip(
+                        indices[part].tolist(),
+                        solved[part].tolist(),
+                        arms[part].tolist(),
+                        keys[part].tolist(),
+                        strict=True,
+                    )
+                ],
+            )
+        counts = np.bincount(arms, minlength=options.arm_count)
+        counts[0] = POOL - seen
+        for position, count in enumerate(counts.tolist()):
+            session.execute(
+                update(Arm)
+                .where(Arm.run_id == run_id, Arm.position == position)
+                .values(members=count)
+            )
+    return [int(c) for c in counts]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--iterations", type=int, default=100)
+    parser.add_argument("--seen", type=int, default=400_000)
+    parser.add_argument("--json", default="benchmarks/results/bench_auto_arms.json")
+    parser.add_argument("--no-postgres", action="store_true")
+    args = parser.parse_args()
+    rows: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        print("sqlite (synchronous=FULL) ...", flush=True)
+        rows["sqlite"] = bench(f"sqlite:///{Path(folder) / 'a.db'}", args.iterations, args.seen)
+    if not args.no_postgres:
+        pg = postgres_database(os.environ.get("ZPD_TEST_POSTGRES_URL", DEFAULT_PG))
+        if pg:
+            print("postgresql ...", flush=True)
+            rows["postgresql"] = bench(pg, args.iterations, args.seen)
+    print(f"\n1,000,000-problem auto-arms run, {args.seen} with stored outcomes, frontier")
+    print(
+        f"{'database':<12}{'sample(256) median':>20}{'p99':>9}{'report(256x8) median':>22}{'p99':>9}"
+    )
+    for name, row in rows.items():
+        s, r = row["sample"], row["report"]
+        print(
+            f"{name:<12}{s['median_ms']:>18.2f}ms{s['p99_ms']:>7.2f}ms"
+            f"{r['median_ms']:>20.2f}ms{r['p99_ms']:>7.2f}ms"
+        )
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    payload = {"problems": POOL, "seen": args.seen, "iterations": args.iterations, "results": rows}
+    Path(args.json).write_text(json.dumps(payload, indent=2))
+    print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
