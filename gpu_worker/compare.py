@@ -1,21 +1,29 @@
-"""Compare curricula like the SEC paper's Table 1: same budget, same seeds, same warm start.
+"""Compare and rank curricula on the real worker: same budget, same seeds, same warm start.
 
 For each seed the tiny model is warmed up once (SFT); every strategy then starts from that
 same checkpoint with a fresh optimizer and runs `--steps` GRPO steps against the service.
 Held-out pass@1 (mean over `--eval-samples` samples at the rollout temperature) is reported
-per level, in-distribution levels and the OOD level, as mean and standard deviation over seeds.
+per level, in-distribution levels and the OOD level, as mean and standard deviation over seeds,
+and the strategies are ranked by the first step at which the hardest training level's pass@1
+reaches `--target` (evaluated every `--eval-every` steps), then by its final pass@1.
+
+Any strategy the service registers can run, with options (the `zpd simulate` syntax: a
+`key=value` piece without a `name:` belongs to the strategy before it):
 
     zpd serve --port 8000 &
     python -m gpu_worker.compare --service-url http://127.0.0.1:8000 \\
-        --strategies sec,random,ordered --seeds 0,1,2 --steps 150 --out-dir runs/compare
+        --strategies sec,sec:objective=pass_rate,thompson,ducb:c=0.3,random \\
+        --seeds 0,3,4 --steps 150 --eval-every 25 --target 0.15 --out-dir runs/compare
 
-Writes `compare.json` and `compare.png` (accuracy per level over steps) into `--out-dir`.
+Writes `compare.json` (config, every run's curve and final scores, the table, the ranking)
+and `compare.png` (pass@1 per level over steps, mean over seeds) into `--out-dir`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -24,68 +32,205 @@ from typing import Any
 import torch
 
 from gpu_worker.cli import add_compare_arguments
-from gpu_worker.config import STRATEGIES, TrainConfig, config_from_args, log_line
+from gpu_worker.config import TrainConfig, config_from_args, log_line
 from gpu_worker.rollout import RolloutEngine
-from gpu_worker.train import open_worker, run_curriculum, warm_start
+from gpu_worker.train import create_curriculum_run, open_worker, run_curriculum, warm_start
+from trainer_client.simulate import parse_strategies
+
+Runs = dict[str, dict[int, dict[str, Any]]]  # strategy label -> seed -> run
+# What a step record keeps in compare.json (the per-problem rewards stay on the service).
+STEP_KEYS = ("step", "reward_mean", "accuracy", "loss", "probabilities")
+
+
+def strategy_variants(text: str) -> dict[str, dict[str, Any]]:
+    """`'sec,ducb:gamma=0.9,c=0.5'` -> `{label: strategy spec}`, labels as written.
+
+    Raises:
+        ValueError: a malformed piece, a duplicate label or no strategy at all.
+    """
+    variants: dict[str, dict[str, Any]] = {}
+    for label, spec in parse_strategies(text):
+        if label in variants:
+            raise ValueError(f"strategy {label!r} is listed twice")
+        variants[label] = spec
+    return variants
+
+
+def variant_config(config: TrainConfig, label: str, spec: dict[str, Any]) -> TrainConfig:
+    """`config` running the strategy `spec`, with a run name that carries the label."""
+    options = {k: v for k, v in spec.items() if k != "name"}
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", label)
+    return replace(
+        config,
+        strategy=spec["name"],
+        strategy_options=json.dumps(options),
+        run_name=f"{config.run_name}-{slug}-seed{config.seed}",
+    )
 
 
 def compare(
-    base: TrainConfig, strategies: list[str], seeds: list[int], log: Any = log_line
-) -> dict[str, Any]:
-    """Run every strategy from the same warm start per seed; return all runs and the table."""
-    engine: RolloutEngine | None = None
-    runs: dict[str, dict[int, dict[str, Any]]] = {s: {} for s in strategies}
+    base: TrainConfig,
+    variants: dict[str, dict[str, Any]],
+    seeds: list[int],
+    log: Any = log_line,
+    engine: RolloutEngine | None = None,
+) -> Runs:
+    """Run every strategy from the same warm start per seed; return the runs by label and seed.
+
+    Each seed's runs are created on the service before its warmup, so a strategy the service
+    refuses fails in seconds (ValueError with the service's message). An `engine` passed in
+    is reused and left open; otherwise one is started and closed here.
+    """
+    own_engine = engine is None
+    runs: Runs = {label: {} for label in variants}
     try:
         for seed in seeds:
             config = replace(base, seed=seed, out_dir=str(Path(base.out_dir) / f"seed{seed}"))
             worker = open_worker(config, engine=engine)
             engine = worker.engine
             worker.client.wait_until_ready(timeout=30)
+            configs = {label: variant_config(config, label, s) for label, s in variants.items()}
+            created = {}
+            for label, variant in configs.items():
+                worker.config = variant
+                created[label] = create_curriculum_run(worker)
+            worker.config = config
             warmup = warm_start(worker, log) if config.warmup_steps > 0 else []
             warm_state = {k: v.detach().clone() for k, v in worker.model.state_dict().items()}
-            for strategy in strategies:
-                worker.config = replace(
-                    config, strategy=strategy, run_name=f"{base.run_name}-{strategy}-seed{seed}"
-                )
+            for label, variant in configs.items():
+                worker.config = variant
                 worker.model.load_state_dict(warm_state)
                 worker.optimizer = torch.optim.AdamW(
                     worker.model.parameters(), lr=config.lr, weight_decay=config.weight_decay
                 )
                 worker.engine.sync_weights(worker.model, worker.weights_dir)
-                result = run_curriculum(worker, log)
-                runs[strategy][seed] = {"warmup": warmup, **result}
+                result = run_curriculum(worker, log, created[label])
+                result["steps"] = [{k: r[k] for k in STEP_KEYS} for r in result["steps"]]
+                runs[label][seed] = {"warmup": warmup, **result}
+                # so that an interrupted comparison still leaves every finished run on disk
+                partial = Path(base.out_dir) / "compare.partial.json"
+                partial.write_text(json.dumps({"seeds": seeds, "runs": runs}))
     finally:
-        if engine is not None:
+        if own_engine and engine is not None:
             engine.close()
-    return {"config": asdict(base), "seeds": seeds, "runs": runs, "table": summary_table(runs)}
+    return runs
 
 
-def summary_table(runs: dict[str, dict[int, dict[str, Any]]]) -> dict[str, dict[str, list[float]]]:
+def mean_std(values: list[float]) -> list[float]:
+    """[mean, sample standard deviation] (0 for a single value)."""
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return [statistics.fmean(values), spread]
+
+
+def summary_table(runs: Runs) -> dict[str, dict[str, list[float]]]:
     """Per strategy and level: [mean, std over seeds] of the final held-out pass@1."""
     table: dict[str, dict[str, list[float]]] = {}
     for strategy, by_seed in runs.items():
         levels = next(iter(by_seed.values()))["evaluation"].keys()
-        table[strategy] = {}
-        for level in levels:
-            values = [by_seed[s]["evaluation"][level]["pass_at_1"] for s in by_seed]
-            spread = statistics.stdev(values) if len(values) > 1 else 0.0
-            table[strategy][level] = [statistics.fmean(values), spread]
+        table[strategy] = {
+            level: mean_std([run["evaluation"][level]["pass_at_1"] for run in by_seed.values()])
+            for level in levels
+        }
     return table
+
+
+def steps_to_target(curve: list[dict[str, Any]], level: str, target: float) -> int | None:
+    """The first evaluated step whose pass@1 on `level` is at least `target`; None if never."""
+    for point in curve:
+        if point[level]["pass_at_1"] >= target:
+            return int(point["step"])
+    return None
+
+
+def ranking(runs: Runs, target: float, steps: int) -> list[dict[str, Any]]:
+    """One row per strategy, best first: steps to target, final ID/hardest/OOD pass@1.
+
+    An unreached target counts as `steps + 1` in the mean (censored, so it never flatters).
+    Rows are ordered by that mean, then the hardest level's final pass@1 (2 decimals), then
+    the in-distribution mean. ID is the mean over training levels, OOD over held-out ones.
+    """
+    rows = []
+    for strategy, by_seed in runs.items():
+        evaluation = next(iter(by_seed.values()))["evaluation"]
+        train = [lv for lv, s in evaluation.items() if not s["ood"]]
+        ood = [lv for lv, s in evaluation.items() if s["ood"]]
+        hardest = train[-1]
+        reached = [steps_to_target(run["curve"], hardest, target) for run in by_seed.values()]
+        final = [run["evaluation"] for run in by_seed.values()]
+
+        def level_mean(scores: dict[str, Any], levels: list[str]) -> float:
+            return statistics.fmean(scores[lv]["pass_at_1"] for lv in levels)
+
+        rows.append(
+            {
+                "strategy": strategy,
+                "hardest_level": hardest,
+                "reached": sum(r is not None for r in reached),
+                "seeds": len(reached),
+                "steps_to_target": reached,
+                "steps_to_target_mean_std": mean_std(
+                    [steps + 1 if r is None else r for r in reached]
+                ),
+                "hardest_mean_std": mean_std([s[hardest]["pass_at_1"] for s in final]),
+                "id_mean_std": mean_std([level_mean(s, train) for s in final]),
+                "ood_mean_std": mean_std([level_mean(s, ood) for s in final]) if ood else None,
+            }
+        )
+    return sorted(
+        rows,
+        key=lambda r: (
+            r["steps_to_target_mean_std"][0],
+            -round(r["hardest_mean_std"][0], 2),
+            -r["id_mean_std"][0],
+        ),
+    )
+
+
+def _cell(pair: list[float] | None, digits: int = 3) -> str:
+    return "-" if pair is None else f"{pair[0]:.{digits}f} ± {pair[1]:.{digits}f}"
+
+
+def format_ranking(rows: list[dict[str, Any]], target: float) -> str:
+    """The ranking as a Markdown table (it is also what the docs show).
+
+    Steps to target: mean ± std over seeds, `≥` when a seed never reached it (counted as
+    steps + 1), then the step per seed in brackets (`-`: not reached).
+    """
+    hardest = rows[0]["hardest_level"]
+    lines = [
+        f"| rank | strategy | reached {target:g} | steps to target (per seed) "
+        f"| {hardest} (hardest) | ID mean | OOD |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for rank, r in enumerate(rows, start=1):
+        per_seed = "/".join("-" if s is None else str(s) for s in r["steps_to_target"])
+        censored = "≥ " if r["reached"] < r["seeds"] else ""
+        lines.append(
+            f"| {rank} | `{r['strategy']}` | {r['reached']}/{r['seeds']} "
+            f"| {censored}{_cell(r['steps_to_target_mean_std'], 0)} ({per_seed}) "
+            f"| {_cell(r['hardest_mean_std'])} | {_cell(r['id_mean_std'])} "
+            f"| {_cell(r['ood_mean_std'])} |"
+        )
+    return "\n".join(lines)
 
 
 def format_table(table: dict[str, dict[str, list[float]]], ood: list[str]) -> str:
     """The table as text: one row per strategy, one column per level (OOD marked)."""
     levels = list(next(iter(table.values())))
-    header = "strategy  " + "".join(f"{lv + (' (OOD)' if lv in ood else ''):>24}" for lv in levels)
+    width = max(10, *(len(s) + 2 for s in table))
+    header = f"{'strategy':<{width}}" + "".join(
+        f"{lv + (' (OOD)' if lv in ood else ''):>24}" for lv in levels
+    )
     rows = [header]
     for strategy, scores in table.items():
         cells = "".join(f"{scores[lv][0]:>15.3f} +- {scores[lv][1]:.3f}" for lv in levels)
-        rows.append(f"{strategy:<10}{cells}")
+        rows.append(f"{strategy:<{width}}{cells}")
     return "\n".join(rows)
 
 
-def plot_curves(runs: dict[str, dict[int, dict[str, Any]]], path: Path) -> None:
-    """Save held-out pass@1 per level over steps (mean over seeds), one panel per level."""
+def plot_curves(runs: Runs, path: Path, target: float | None = None) -> None:
+    """Save held-out pass@1 per level over steps (mean over seeds, band: ± std), one panel
+    per level; the hardest training level's panel draws `target` dotted."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -93,54 +238,79 @@ def plot_curves(runs: dict[str, dict[int, dict[str, Any]]], path: Path) -> None:
 
     first = next(iter(next(iter(runs.values())).values()))
     levels = [k for k in first["curve"][0] if k != "step"]
-    fig, axes = plt.subplots(1, len(levels), figsize=(4 * len(levels), 3.2), squeeze=False)
+    hardest = [lv for lv in levels if not first["curve"][0][lv]["ood"]][-1]
+    fig, axes = plt.subplots(1, len(levels), figsize=(4 * len(levels), 3.4), squeeze=False)
     for ax, level in zip(axes[0], levels, strict=True):
         for strategy, by_seed in runs.items():
             curves = [run["curve"] for run in by_seed.values()]
             steps = [point["step"] for point in curves[0]]
-            means = [
-                statistics.fmean(c[i][level]["pass_at_1"] for c in curves)
-                for i in range(len(steps))
+            stats = [
+                mean_std([c[i][level]["pass_at_1"] for c in curves]) for i in range(len(steps))
             ]
-            ax.plot(steps, means, marker="o", label=strategy)
-        ax.set_title(level)
+            means = [m for m, _ in stats]
+            (line,) = ax.plot(steps, means, marker="o", markersize=3, label=strategy)
+            ax.fill_between(
+                steps,
+                [m - s for m, s in stats],
+                [m + s for m, s in stats],
+                color=line.get_color(),
+                alpha=0.08,
+            )
+        if target is not None and level == hardest:
+            ax.axhline(target, color="grey", linewidth=0.8, linestyle=":")
+        ood = " (OOD)" if first["curve"][0][level]["ood"] else ""
+        ax.set_title(level + ood + (" (hardest training level)" if level == hardest else ""))
         ax.set_xlabel("GRPO step")
         ax.set_ylabel("held-out pass@1")
-    axes[0][0].legend()
+    axes[0][0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m gpu_worker.compare`: run the strategies, print the table, save JSON and PNG."""
+    """`python -m gpu_worker.compare`: run the strategies, print the tables, save JSON and PNG."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_compare_arguments(parser)
     return run_from_args(parser.parse_args(argv))
 
 
 def run_from_args(args: argparse.Namespace) -> int:
-    """Run the comparison the parsed flags describe; 2 on bad `--strategies`/`--seeds`."""
-    strategies = [s for s in args.strategies.split(",") if s]
-    seeds = [int(s) for s in args.seeds.split(",") if s]
-    unknown = sorted(set(strategies) - set(STRATEGIES))
-    if unknown or not seeds:
-        print(f"compare: unknown strategies {unknown} (known: {STRATEGIES}) or no seeds")
+    """Run the comparison the parsed flags describe; 2 on bad flags or a refused strategy."""
+    try:
+        variants = strategy_variants(args.strategies)
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+        if not seeds:
+            raise ValueError("no seeds given")
+        base = config_from_args(args)
+        runs = compare(base, variants, seeds)
+    except ValueError as exc:
+        print(f"compare: {exc}")
         return 2
-    base = config_from_args(args)
-    result = compare(base, strategies, seeds)
+    target = args.target
+    result = {
+        "config": asdict(base),
+        "seeds": seeds,
+        "strategies": variants,
+        "target": target,
+        "table": summary_table(runs),
+        "ranking": ranking(runs, target, base.steps),
+        "runs": runs,
+    }
     out = Path(base.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "compare.json").write_text(json.dumps(result, indent=1))
-    first_run = next(iter(result["runs"][strategies[0]].values()))
+    first_run = next(iter(runs[next(iter(variants))].values()))
     ood = [lv for lv, s in first_run["evaluation"].items() if s["ood"]]
     print(
         f"held-out pass@1, mean +- std over seeds {seeds} ({base.eval_samples} samples/problem, "
         f"T={base.temperature}, {base.eval_problems} problems/level, {base.steps} steps)"
     )
     print(format_table(result["table"], ood))
+    print(f"\nranking (target: pass@1 >= {target:g}, evaluated every {base.eval_every} steps)")
+    print(format_ranking(result["ranking"], target))
     if base.eval_every:
-        plot_curves(result["runs"], out / "compare.png")
+        plot_curves(runs, out / "compare.png", target)
     print(f"wrote {out / 'compare.json'}")
     return 0
 

@@ -7,10 +7,20 @@ subcommands without importing them.
 from __future__ import annotations
 
 import argparse
+import json
+import re
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, TypeVar
 
-STRATEGIES = ("sec", "random", "ordered", "reverse")
+# The service's registered strategies (docs/strategies.md), for help texts only: the worker
+# passes any well-formed name on and the service answers 422 for one it does not know, so a
+# new strategy needs no worker change.
+KNOWN_STRATEGIES = (
+    "sec", "random", "ordered", "reverse", "ducb", "thompson", "exp3",
+    "learning_progress", "adarft", "threshold",
+)  # fmt: skip
+_STRATEGY_NAME = re.compile(r"[a-z][a-z0-9_]*")
+T = TypeVar("T")
 
 
 def log_line(line: str) -> None:
@@ -18,8 +28,8 @@ def log_line(line: str) -> None:
     print(line, flush=True)
 
 
-def _opt(default: Any, help: str, **kw: Any) -> Any:
-    """A dataclass field carrying its command-line help text."""
+def option(default: Any, help: str, **kw: Any) -> Any:
+    """A dataclass field carrying its command-line help text (and e.g. `choices`)."""
     return field(default=default, metadata={"help": help, **kw})
 
 
@@ -27,64 +37,83 @@ def _opt(default: Any, help: str, **kw: Any) -> Any:
 class TrainConfig:
     """Everything the worker can be configured with; each field is also a `--flag`."""
 
-    service_url: str = _opt("http://127.0.0.1:8000", "URL of the ZPD service")
-    run_name: str = _opt("gpu-worker", "name of the run created on the service")
-    strategy: str = _opt("sec", f"curriculum strategy, one of {STRATEGIES}")
-    alpha: float = _opt(0.5, "SEC TD(0) learning rate")
-    tau: float = _opt(0.3, "SEC Boltzmann temperature (0.2-0.5 suits rewards in [0, 1])")
-    seed: int = _opt(0, "seed of the run, the model init, sampling and the warmup")
-    model: str = _opt("", "local model folder; empty builds the tiny char-level Llama")
-    out_dir: str = _opt("runs/gpu-worker", "where the model, synced weights and metrics go")
-    digits: str = _opt("1,2,3,4", "chain_sum levels by digits per number, comma-separated")
-    ood_levels: int = _opt(1, "how many of the hardest levels are held out (never arms)")
-    chat_template: bool = _opt(
+    service_url: str = option("http://127.0.0.1:8000", "URL of the ZPD service")
+    run_name: str = option("gpu-worker", "name of the run created on the service")
+    strategy: str = option(
+        "sec",
+        f"curriculum strategy, any name the service registers ({', '.join(KNOWN_STRATEGIES)})",
+    )
+    strategy_options: str = option(
+        "{}",
+        'JSON object of strategy options, e.g. \'{"objective": "pass_rate"}\'; '
+        "they override --alpha/--tau (sec) and total_steps (ordered, reverse)",
+    )
+    alpha: float = option(0.5, "SEC TD(0) learning rate (sec only)")
+    tau: float = option(
+        0.3, "SEC Boltzmann temperature, 0.2-0.5 suits rewards in [0, 1] (sec only)"
+    )
+    seed: int = option(0, "seed of the run, the model init, sampling and the warmup")
+    model: str = option("", "local model folder; empty builds the tiny char-level Llama")
+    out_dir: str = option("runs/gpu-worker", "where the model, synced weights and metrics go")
+    digits: str = option("1,2,3,4", "chain_sum levels by digits per number, comma-separated")
+    ood_levels: int = option(1, "how many of the hardest levels are held out (never arms)")
+    chat_template: bool = option(
         False, "wrap each prompt in the tokenizer's chat template (instruct models)"
     )
-    prompt_style: str = _opt(
+    prompt_style: str = option(
         "compact", "'compact' (12+34=) for the char model, 'question' otherwise"
     )
-    steps: int = _opt(100, "GRPO steps")
-    prompts_per_step: int = _opt(16, "problems sampled from the service per step")
-    rollouts_per_prompt: int = _opt(8, "G: completions per problem")
-    max_new_tokens: int = _opt(8, "longest completion")
-    temperature: float = _opt(1.0, "sampling temperature of the rollouts")
-    lr: float = _opt(1e-4, "AdamW learning rate of the RL updates")
-    weight_decay: float = _opt(0.0, "AdamW weight decay")
-    minibatches: int = _opt(1, "optimizer steps per GRPO step (the batch is split)")
-    clip: float = _opt(0.2, "PPO ratio clip epsilon (both sides)")
-    kl_coef: float = _opt(0.0, "KL penalty to the initial policy (0 = off, as in the paper)")
-    adv_std: str = _opt("unbiased", "advantage scale: unbiased, population, none (Dr. GRPO)")
-    reward_correct: float = _opt(1.0, "reward of a correct answer")
-    reward_formatted: float = _opt(0.1, "reward of a well-formatted wrong answer")
-    reward_invalid: float = _opt(0.0, "reward of anything else")
-    warmup_steps: int = _opt(600, "SFT warmup steps before RL (0 = none)")
-    warmup_lr: float = _opt(1e-3, "SFT warmup learning rate")
-    warmup_task: str = _opt(
+    steps: int = option(100, "GRPO steps")
+    prompts_per_step: int = option(16, "problems sampled from the service per step")
+    rollouts_per_prompt: int = option(8, "G: completions per problem")
+    max_new_tokens: int = option(8, "longest completion")
+    temperature: float = option(1.0, "sampling temperature of the rollouts")
+    lr: float = option(1e-4, "AdamW learning rate of the RL updates")
+    weight_decay: float = option(0.0, "AdamW weight decay")
+    minibatches: int = option(1, "optimizer steps per GRPO step (the batch is split)")
+    clip: float = option(0.2, "PPO ratio clip epsilon (both sides)")
+    kl_coef: float = option(0.0, "KL penalty to the initial policy (0 = off, as in the paper)")
+    adv_std: str = option("unbiased", "advantage scale: unbiased, population, none (Dr. GRPO)")
+    reward_correct: float = option(1.0, "reward of a correct answer")
+    reward_formatted: float = option(0.1, "reward of a well-formatted wrong answer")
+    reward_invalid: float = option(0.0, "reward of anything else")
+    warmup_steps: int = option(600, "SFT warmup steps before RL (0 = none)")
+    warmup_lr: float = option(1e-3, "SFT warmup learning rate")
+    warmup_task: str = option(
         "levels",
         "'levels': solved problems of the training levels; 'knights_knaves': step-by-step "
         "Knights & Knaves solutions from our solver (needs a --model with a long context)",
     )
-    warmup_target: float = _opt(
+    warmup_target: float = option(
         0.6,
         "stop warmup once success-in-8 on the hardest training level reaches this (<= 0: never)",
     )
-    probe_every: int = _opt(1, "check engine vs trainer log-probs every N steps (0 = never)")
-    probe_tolerance: float = _opt(1e-3, "largest allowed log-prob gap after a sync")
-    eval_problems: int = _opt(200, "held-out problems per level in the final evaluation (0 = skip)")
-    eval_samples: int = _opt(8, "samples per problem in the final evaluation")
-    eval_every: int = _opt(
+    probe_every: int = option(1, "check engine vs trainer log-probs every N steps (0 = never)")
+    probe_tolerance: float = option(1e-3, "largest allowed log-prob gap after a sync")
+    eval_problems: int = option(
+        200, "held-out problems per level in the final evaluation (0 = skip)"
+    )
+    eval_samples: int = option(8, "samples per problem in the final evaluation")
+    eval_every: int = option(
         0, "also evaluate every N steps, for accuracy curves (0 = only at the end)"
     )
-    gpu_memory_utilization: float = _opt(0.15, "vLLM memory share (CPU RAM share on CPU)")
-    max_model_len: int = _opt(256, "vLLM context length")
-    tensor_parallel_size: int = _opt(1, "vLLM tensor parallel degree (GPUs per engine)")
-    torch_threads: int = _opt(1, "torch threads of the trainer process (1 is robust when shared)")
-    request_timeout: float = _opt(10.0, "seconds per service request")
+    gpu_memory_utilization: float = option(0.15, "vLLM memory share (CPU RAM share on CPU)")
+    max_model_len: int = option(256, "vLLM context length")
+    tensor_parallel_size: int = option(1, "vLLM tensor parallel degree (GPUs per engine)")
+    torch_threads: int = option(1, "torch threads of the trainer process (1 is robust when shared)")
+    request_timeout: float = option(10.0, "seconds per service request")
 
     def __post_init__(self) -> None:
         problems = []
-        if self.strategy not in STRATEGIES:
-            problems.append(f"strategy must be one of {STRATEGIES}")
+        if not _STRATEGY_NAME.fullmatch(self.strategy):
+            problems.append(
+                f"strategy must be a strategy name (lowercase letters, digits, _; known: "
+                f"{', '.join(KNOWN_STRATEGIES)}), got {self.strategy!r}"
+            )
+        try:
+            self.options()
+        except ValueError as exc:
+            problems.append(str(exc))
         if self.prompt_style not in ("compact", "question"):
             problems.append("prompt_style must be 'compact' or 'question'")
         if self.adv_std not in ("unbiased", "population", "none"):
@@ -127,18 +156,45 @@ class TrainConfig:
         except ValueError as exc:
             raise ValueError(f"digits must be comma-separated ints, got {self.digits!r}") from exc
 
+    def options(self) -> dict[str, Any]:
+        """The `strategy_options` field as a dict.
+
+        Raises:
+            ValueError: not a JSON object, or it names the strategy (`--strategy` does).
+        """
+        try:
+            options = json.loads(self.strategy_options)
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f"strategy_options must be a JSON object such as '{{\"gamma\": 0.9}}', "
+                f"got {self.strategy_options!r} ({exc.msg})"
+            ) from None
+        if not isinstance(options, dict):
+            raise ValueError(
+                f"strategy_options must be a JSON object, got {type(options).__name__} "
+                f"{self.strategy_options!r}"
+            )
+        if "name" in options:
+            raise ValueError("strategy_options cannot hold 'name': pass --strategy instead")
+        return options
+
     def strategy_spec(self) -> dict[str, Any]:
-        """The service's strategy object for this config."""
+        """The service's strategy object: the worker's defaults, then `strategy_options`.
+
+        The defaults are SEC's `--alpha`/`--tau` and the schedules' `total_steps = steps`;
+        every other strategy starts from the service's own defaults.
+        """
+        defaults: dict[str, Any] = {}
         if self.strategy == "sec":
-            return {"name": "sec", "alpha": self.alpha, "tau": self.tau}
-        if self.strategy in ("ordered", "reverse"):
-            return {"name": self.strategy, "total_steps": self.steps}
-        return {"name": self.strategy}
+            defaults = {"alpha": self.alpha, "tau": self.tau}
+        elif self.strategy in ("ordered", "reverse"):
+            defaults = {"total_steps": self.steps}
+        return {"name": self.strategy, **defaults, **self.options()}
 
 
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add one `--flag` per `TrainConfig` field, with its help text and default."""
-    for f in fields(TrainConfig):
+def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
+    """Add one `--flag` per field of the dataclass `cls`, with its help text and default."""
+    for f in fields(cls):
         flag = "--" + f.name.replace("_", "-")
         text = f"{f.metadata['help']} (default: {f.default})"
         if str(f.type) == "bool":
@@ -146,9 +202,20 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, action=action, default=f.default, help=text)
             continue
         kind = {"int": int, "float": float, "str": str}[str(f.type)]
-        parser.add_argument(flag, type=kind, default=f.default, help=text)
+        choices = f.metadata.get("choices")
+        parser.add_argument(flag, type=kind, default=f.default, choices=choices, help=text)
+
+
+def dataclass_from_args(cls: type[T], args: argparse.Namespace) -> T:
+    """The `cls` instance of parsed arguments (its `__post_init__` validates them)."""
+    return cls(**{f.name: getattr(args, f.name) for f in fields(cls)})  # type: ignore[arg-type]
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add one `--flag` per `TrainConfig` field, with its help text and default."""
+    add_dataclass_arguments(parser, TrainConfig)
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The `TrainConfig` of parsed arguments."""
-    return TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    return dataclass_from_args(TrainConfig, args)

@@ -48,7 +48,7 @@ from gpu_worker.model import (
 from gpu_worker.rollout import EngineConfig, RolloutEngine, WeightSyncError, check_sync
 from gpu_worker.tasks import PromptStyle, RewardScheme, TaskSuite, chain_sum_levels
 from gpu_worker.warmup import WarmupConfig, run_warmup
-from trainer_client import CurriculumClient
+from trainer_client import CurriculumClient, InvalidRequestError, Run
 
 
 @dataclass
@@ -143,21 +143,12 @@ def update_policy(
     return stats
 
 
-def problem_of(suite: TaskSuite, arm: str, index: int | None) -> Any:
-    """The problem behind a sampled item; every arm the worker creates has a size, so an index."""
-    if index is None:
-        raise RuntimeError(
-            f"the service sampled arm {arm!r} without an index; the worker's arms all declare a size"
-        )
-    return suite.problem(arm, index)
-
-
 def train_step(worker: Worker, run_id: str, step: int) -> dict[str, Any]:
     """One GRPO step: sample -> rollout -> reward -> advantage -> update -> sync -> report."""
     cfg = worker.config
     t0 = time.perf_counter()
     sample = worker.client.sample(run_id, batch_size=cfg.prompts_per_step)
-    problems = [problem_of(worker.suite, item.arm, item.index) for item in sample.items]
+    problems = [worker.suite.problem_of(item.arm, item.index) for item in sample.items]
     prompt_ids = [encode_prompt(worker.tokenizer, p.prompt, cfg.chat_template) for p in problems]
     t1 = time.perf_counter()
     groups, rewards = rollout_step(worker, prompt_ids, problems, step)
@@ -340,18 +331,38 @@ def log_step(record: dict[str, Any], log: Any) -> None:
     )
 
 
-def run_curriculum(worker: Worker, log: Any = log_line) -> dict[str, Any]:
-    """Create a run on the service and train `steps` GRPO steps from the worker's current model.
+def create_curriculum_run(worker: Worker) -> Run:
+    """Create the config's run (its strategy spec, the suite's arms) on the service.
+
+    Called before the warmup, so that a strategy the service refuses fails in seconds.
+
+    Raises:
+        ValueError: the service refused the strategy or its options (its 422 message).
+    """
+    cfg = worker.config
+    spec = cfg.strategy_spec()
+    try:
+        return worker.client.create_run(
+            cfg.run_name, arms=worker.suite.arms(), strategy=spec, seed=cfg.seed
+        )
+    except InvalidRequestError as exc:
+        raise ValueError(
+            f"the service refused strategy {json.dumps(spec)} (--strategy/--strategy-options): "
+            f"{exc}"
+        ) from exc
+
+
+def run_curriculum(worker: Worker, log: Any = log_line, run: Run | None = None) -> dict[str, Any]:
+    """Train `steps` GRPO steps from the worker's current model on `run` (created if None).
 
     Returns the run id, one record per step, the held-out evaluation every `eval_every`
     steps (`curve`) and at the end (`evaluation`).
     """
     cfg = worker.config
-    run = worker.client.create_run(
-        cfg.run_name, arms=worker.suite.arms(), strategy=cfg.strategy_spec(), seed=cfg.seed
-    )
+    run = run or create_curriculum_run(worker)
     log(
-        f"run {run.run_id} ({cfg.strategy}): arms {[a.name for a in run.arms]}, OOD {worker.suite.ood_levels}"
+        f"run {run.run_id} ({cfg.strategy} {cfg.strategy_options}): "
+        f"arms {[a.name for a in run.arms]}, OOD {worker.suite.ood_levels}"
     )
     steps, curve = [], []
     for step in range(cfg.steps):
@@ -385,8 +396,9 @@ def train(
     worker = open_worker(config, client, engine)
     try:
         worker.client.wait_until_ready(timeout=30)
+        run = create_curriculum_run(worker)
         warmup = warm_start(worker, log) if config.warmup_steps > 0 else []
-        metrics = {"config": asdict(config), "warmup": warmup, **run_curriculum(worker, log)}
+        metrics = {"config": asdict(config), "warmup": warmup, **run_curriculum(worker, log, run)}
     finally:
         if engine is None:  # the engine is ours: stop its processes
             worker.engine.close()
