@@ -1,8 +1,9 @@
-"""`zpd` subcommands of the worker: `zpd train`, `zpd compare`, `zpd demo-worker`.
+"""`zpd` subcommands of the worker: `zpd train`, `zpd compare`, `zpd demo-worker`, `zpd sft`.
 
 Each `register_*` function is an entry point of the `zpd.commands` group. This module imports
-only the standard library and `gpu_worker.config`: the `zpd` command loads every entry point
-on start, and torch/vLLM are imported only when one of these subcommands runs.
+only the standard library, `gpu_worker.config` and `gpu_worker.sft` (whose heavy imports sit
+inside its functions): the `zpd` command loads every entry point on start, and torch/vLLM are
+imported only when one of these subcommands runs.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 
 from gpu_worker.config import add_config_arguments, config_from_args
+from gpu_worker.sft import add_sft_arguments, sft_config_from_args
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -26,10 +28,19 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
-    """The worker's flags plus `--strategies` and `--seeds`."""
+    """The worker's flags plus `--strategies`, `--seeds` and `--target`."""
     add_config_arguments(parser)
-    parser.add_argument("--strategies", default="sec,random,ordered", help="comma-separated")
+    parser.add_argument(
+        "--strategies",
+        default="sec,random,ordered",
+        help="comma-separated, with options: 'sec,thompson,ducb:c=0.3,gamma=0.9' (a key=value "
+        "without name: belongs to the strategy before it); replaces --strategy(-options)",
+    )
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
+    parser.add_argument(
+        "--target", type=float, default=0.15, help="held-out pass@1 on the hardest training "
+        "level that ranks the strategies by steps to reach it (default: 0.15)"
+    )  # fmt: skip
 
 
 def run_compare(args: argparse.Namespace) -> int:
@@ -71,7 +82,7 @@ def register_train(subparsers: argparse._SubParsersAction) -> None:
 def register_compare(subparsers: argparse._SubParsersAction) -> None:
     """Entry point: adds `zpd compare` (sec vs random vs ordered, Table 1 style)."""
     parser = subparsers.add_parser(
-        "compare", help="compare curricula (sec, random, ordered) with the GRPO worker"
+        "compare", help="compare and rank curricula (any strategies) with the GRPO worker"
     )
     add_compare_arguments(parser)
     parser.set_defaults(func=run_compare)
@@ -84,3 +95,25 @@ def register_demo(subparsers: argparse._SubParsersAction) -> None:
     )
     add_demo_arguments(parser)
     parser.set_defaults(func=run_demo)
+
+
+def run_sft(args: argparse.Namespace) -> int:
+    """Run the SFT-on-failures loop with the parsed flags; 2 on an invalid configuration."""
+    try:
+        config = sft_config_from_args(args)
+    except ValueError as exc:
+        print(f"zpd sft: {exc}")
+        return 2
+    from gpu_worker.sft import sft
+
+    sft(config)
+    return 0
+
+
+def register_sft(subparsers: argparse._SubParsersAction) -> None:
+    """Entry point: adds `zpd sft` (SFT with teacher demonstrations only where the model fails)."""
+    parser = subparsers.add_parser(
+        "sft", help="SFT on failures (or uniform SFT) of the tiny model against a ZPD service"
+    )
+    add_sft_arguments(parser)
+    parser.set_defaults(func=run_sft)

@@ -158,6 +158,18 @@ class TaskSuite:
         entry = self._datasets[level][index]
         return Problem(level, index, self.format_prompt(entry), entry["answer"], entry)
 
+    def problem_of(self, arm: str, index: int | None) -> Problem:
+        """The problem behind an item the service sampled (`{arm, index}`).
+
+        The worker's arms all declare a size, so the service always sends an index.
+        """
+        if index is None:
+            raise RuntimeError(
+                f"the service sampled arm {arm!r} without an index; the worker's arms all "
+                "declare a size"
+            )
+        return self.problem(arm, index)
+
     def eval_problems(self, level: str, count: int) -> list[Problem]:
         """The first `count` held-out evaluation problems of `level` (never trained on)."""
         if count > self.eval_size:

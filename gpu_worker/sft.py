@@ -1,0 +1,438 @@
+"""SFT on failures: ask the teacher only where the model fails (autocurriculum for SFT).
+
+Rajaraman et al. (arXiv 2603.18325) show that an SFT learner that spends teacher
+demonstrations only on prompts the current model gets wrong (boosting, learning from
+counterexamples) needs far fewer demonstrations than one that is shown random prompts.
+This loop does that against the ZPD service. One round:
+
+1. `sample`: `prompts_per_round` problems; `mode="failures"` asks with
+   `purpose="demonstrations"` (the service picks them with weight 1 - E[pass rate] of its
+   per-problem posterior, as boosting weights its mistakes), `mode="uniform"` samples the
+   ordinary way (uniform over problems).
+2. attempt: the current model answers each problem greedily (plain torch decoding).
+3. `report`: each problem's outcome, `rewards=[1]` if the answer verified, else `[0]`;
+   the service folds them into its per-problem posteriors.
+4. teacher: a demonstration (the task's reference answer, `TaskSuite.format_answer`) for
+   every problem the model failed (`failures`), or for every sampled problem (`uniform`).
+5. SFT: `sft_steps` AdamW steps on `sft_loss` (the warmup's loss); each batch is the
+   round's new demonstrations, filled up to `batch_size` with demonstrations of earlier
+   rounds (collected demonstrations are reused for free; only teacher calls cost).
+
+Every `eval_every` rounds the held-out greedy accuracy (each level's eval split, the mean
+over levels) is measured; the loop stops at `target`, `max_demonstrations` or `max_rounds`.
+
+Two counters, which differ on purpose: the worker's `teacher_calls` is the number of
+demonstrations actually asked of the teacher (the cost the paper counts); the service's
+`demonstrations` (`GET /v1/runs/{id}`) is the number of problems it handed out with
+`purpose="demonstrations"`, i.e. `prompts_per_round` per round in `failures` mode (the model
+solves some of them, and no teacher is asked for those) and 0 in `uniform` mode.
+
+    zpd sft --service-url http://127.0.0.1:8000 --mode failures --out-dir runs/sft
+
+This module is imported by the `zpd` command for its flags, so torch, transformers and
+reasoning-gym are imported inside the functions that run the loop, not at the top.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gpu_worker.config import add_dataclass_arguments, dataclass_from_args, log_line, option
+
+if TYPE_CHECKING:
+    import torch
+
+    from gpu_worker.tasks import Problem, TaskSuite
+    from trainer_client import CurriculumClient
+
+MODES = ("failures", "uniform")
+Teacher = Callable[["Problem"], str]
+
+
+@dataclass
+class SFTConfig:
+    """Settings of the SFT-on-failures loop; each field is also a `zpd sft --flag`."""
+
+    service_url: str = option("http://127.0.0.1:8000", "URL of the ZPD service")
+    run_name: str = option("sft", "name of the run created on the service")
+    mode: str = option(
+        "failures",
+        "'failures': teacher only for failed problems; 'uniform': for every one",
+        choices=MODES,
+    )
+    seed: int = option(0, "seed of the run, the model init and the replay draws")
+    model: str = option("", "local model folder; empty builds the tiny char-level Llama")
+    out_dir: str = option("runs/sft", "where metrics.json goes")
+    digits: str = option("1", "chain_sum levels by digits per number, comma-separated")
+    train_size: int = option(10_000, "training problems per level (the arm sizes)")
+    prompts_per_round: int = option(128, "problems sampled from the service per round")
+    batch_size: int = option(128, "SFT batch: new demonstrations, filled with earlier ones")
+    sft_steps: int = option(1, "SFT optimizer steps per round")
+    lr: float = option(1e-3, "AdamW learning rate")
+    weight_decay: float = option(0.0, "AdamW weight decay")
+    max_new_tokens: int = option(8, "longest answer the model may write")
+    candidates: int = option(4, "service candidate pool per slot (boosting picks among them)")
+    eval_every: int = option(5, "evaluate every N rounds")
+    eval_problems: int = option(200, "held-out problems per level (greedy accuracy)")
+    target: float = option(0.9, "stop once the mean held-out greedy accuracy reaches this")
+    max_demonstrations: int = option(200_000, "stop after this many teacher calls")
+    max_rounds: int = option(5_000, "stop after this many rounds")
+    torch_threads: int = option(1, "torch threads (1 is robust on a shared machine)")
+    request_timeout: float = option(10.0, "seconds per service request")
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.mode not in MODES:
+            problems.append(f"mode must be one of {MODES}")
+        counts = (self.train_size, self.prompts_per_round, self.batch_size, self.sft_steps)
+        if min(*counts, self.max_new_tokens, self.eval_every, self.eval_problems) < 1:
+            problems.append(
+                "train_size, prompts_per_round, batch_size, sft_steps, max_new_tokens, "
+                "eval_every and eval_problems must be >= 1"
+            )
+        if self.lr <= 0 or not 0 < self.target <= 1:
+            problems.append("need lr > 0 and 0 < target <= 1")
+        if self.max_demonstrations < 1 or self.max_rounds < 1 or self.torch_threads < 1:
+            problems.append("max_demonstrations, max_rounds and torch_threads must be >= 1")
+        if not 1 <= self.candidates <= 64:
+            problems.append("candidates must be in [1, 64] (the service's range)")
+        if problems:
+            raise ValueError("invalid SFTConfig: " + "; ".join(problems))
+        self.level_digits()
+
+    def level_digits(self) -> list[int]:
+        """The `digits` field as a list of ints."""
+        try:
+            return [int(d) for d in self.digits.split(",") if d.strip()]
+        except ValueError as exc:
+            raise ValueError(f"digits must be comma-separated ints, got {self.digits!r}") from exc
+
+
+def add_sft_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add one `--flag` per `SFTConfig` field, with its help text and default."""
+    add_dataclass_arguments(parser, SFTConfig)
+
+
+def sft_config_from_args(args: argparse.Namespace) -> SFTConfig:
+    """The `SFTConfig` of parsed arguments."""
+    return dataclass_from_args(SFTConfig, args)
+
+
+# -- pure helpers ---------------------------------------------------------------------------
+
+
+def problems_to_ask(mode: str, verified: Sequence[bool]) -> list[int]:
+    """Positions of the sampled problems the teacher is asked about: failed ones, or all."""
+    if mode == "uniform":
+        return list(range(len(verified)))
+    return [i for i, ok in enumerate(verified) if not ok]
+
+
+def fill_batch(
+    new: Sequence[Any], earlier: Sequence[Any], batch_size: int, rng: random.Random
+) -> list[Any]:
+    """All of `new`, then distinct draws from `earlier` until `batch_size` items (if enough)."""
+    room = max(0, batch_size - len(new))
+    return list(new) + rng.sample(list(earlier), min(room, len(earlier)))
+
+
+# -- the model's attempts and the evaluation ------------------------------------------------
+
+
+def greedy_completions(
+    model: torch.nn.Module,
+    prompt_ids: Sequence[Sequence[int]],
+    eos_id: int,
+    pad_id: int,
+    max_new_tokens: int,
+    chunk: int = 512,
+) -> list[tuple[list[int], bool]]:
+    """Greedy completion of each prompt: (token ids without eos, whether it wrote eos).
+
+    No KV cache: every step re-reads the right-padded sequences, so a row never attends to
+    padding (causal mask) and positions are plain `0..len-1`; cheap for short answers, and
+    it runs on whatever device the model is on.
+    """
+    import torch
+
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    results: list[tuple[list[int], bool]] = []
+    with torch.no_grad():
+        for start in range(0, len(prompt_ids), chunk):
+            rows = [list(p) for p in prompt_ids[start : start + chunk]]
+            made: list[list[int]] = [[] for _ in rows]
+            done = [False] * len(rows)
+            for _ in range(max_new_tokens):
+                open_rows = [i for i, d in enumerate(done) if not d]
+                if not open_rows:
+                    break
+                lengths = [len(rows[i]) for i in open_rows]
+                ids = torch.full((len(open_rows), max(lengths)), pad_id, dtype=torch.long)
+                for r, i in enumerate(open_rows):
+                    ids[r, : len(rows[i])] = torch.tensor(rows[i])
+                logits = model(input_ids=ids.to(device)).logits
+                last = torch.tensor(lengths, device=device) - 1
+                picks = logits[torch.arange(len(open_rows), device=device), last].argmax(-1)
+                for i, token in zip(open_rows, picks.tolist(), strict=True):
+                    if token == eos_id:
+                        done[i] = True
+                    else:
+                        made[i].append(token)
+                        rows[i].append(token)
+            results.extend(zip(made, done, strict=True))
+    model.train(was_training)
+    return results
+
+
+def verify(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    suite: TaskSuite,
+    problems: Sequence[Problem],
+    max_new_tokens: int,
+) -> list[bool]:
+    """Whether the model's greedy answer to each problem verifies (the suite's correct reward)."""
+    from gpu_worker.model import encode_prompt
+
+    prompts = [encode_prompt(tokenizer, p.prompt) for p in problems]
+    outputs = greedy_completions(
+        model, prompts, tokenizer.eos_token_id, tokenizer.pad_token_id, max_new_tokens
+    )
+    return [
+        suite.reward(p, tokenizer.decode(ids, skip_special_tokens=True), finished)
+        == suite.rewards.correct
+        for p, (ids, finished) in zip(problems, outputs, strict=True)
+    ]
+
+
+def evaluate_greedy(
+    model: torch.nn.Module, tokenizer: Any, suite: TaskSuite, problems: int, max_new_tokens: int
+) -> dict[str, float]:
+    """Greedy accuracy on the first `problems` held-out problems of each training level."""
+    accuracy = {}
+    for level in suite.train_levels:
+        held_out = suite.eval_problems(level, problems)
+        accuracy[level] = sum(verify(model, tokenizer, suite, held_out, max_new_tokens)) / problems
+    return accuracy
+
+
+# -- the loop -------------------------------------------------------------------------------
+
+
+@dataclass
+class SFTWorker:
+    """What the loop needs in hand."""
+
+    config: SFTConfig
+    suite: TaskSuite
+    model: Any
+    tokenizer: Any
+    optimizer: torch.optim.Optimizer
+    client: CurriculumClient
+    teacher: Teacher
+    rng: random.Random
+    pool: list[tuple[list[int], list[int]]]  # every demonstration so far: (prompt, answer + eos)
+    teacher_calls: int = 0
+    sft_steps: int = 0
+
+
+def reference_teacher(suite: TaskSuite) -> Teacher:
+    """The teacher: the task's reference answer (reasoning-gym's solver), as a completion."""
+
+    def demonstrate(problem: Problem) -> str:
+        return suite.format_answer(problem.answer)
+
+    return demonstrate
+
+
+def sft_round(worker: SFTWorker, run_id: str, round_no: int) -> dict[str, Any]:
+    """One round: sample -> attempt -> report -> teacher (failures or all) -> SFT step(s)."""
+    import torch
+
+    from gpu_worker.model import encode_prompt
+    from gpu_worker.warmup import sft_loss
+
+    cfg, tok = worker.config, worker.tokenizer
+    purpose = "demonstrations" if cfg.mode == "failures" else "train"
+    sample = worker.client.sample(run_id, cfg.prompts_per_round, purpose=purpose)
+    problems = [worker.suite.problem_of(item.arm, item.index) for item in sample.items]
+    verified = verify(worker.model, tok, worker.suite, problems, cfg.max_new_tokens)
+    results = [
+        {"arm": p.level, "index": p.index, "rewards": [1.0 if ok else 0.0]}
+        for p, ok in zip(problems, verified, strict=True)
+    ]
+    worker.client.report(run_id, results=results, sample_id=sample.sample_id)
+    asked = [problems[i] for i in problems_to_ask(cfg.mode, verified)]
+    new = []
+    for problem in asked:
+        answer = tok(worker.teacher(problem), add_special_tokens=False)["input_ids"]
+        new.append((encode_prompt(tok, problem.prompt), answer + [tok.eos_token_id]))
+    worker.teacher_calls += len(new)
+    losses = []
+    for _ in range(cfg.sft_steps if new else 0):
+        batch = fill_batch(new, worker.pool, cfg.batch_size, worker.rng)
+        loss = sft_loss(
+            worker.model, [b[0] for b in batch], [b[1] for b in batch], tok.pad_token_id
+        )
+        worker.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(worker.model.parameters(), 1.0)
+        worker.optimizer.step()
+        worker.sft_steps += 1
+        losses.append(loss.item())
+    worker.pool.extend(new)
+    return {
+        "round": round_no,
+        "sampled": len(problems),
+        "solved": sum(verified),
+        "asked": len(asked),
+        "loss": sum(losses) / len(losses) if losses else None,
+    }
+
+
+def open_sft_worker(
+    config: SFTConfig, client: CurriculumClient | None = None, teacher: Teacher | None = None
+) -> SFTWorker:
+    """Build the suite, the model (tiny from scratch, or `config.model`) and the optimizer."""
+    import torch
+
+    from gpu_worker.model import build_char_tokenizer, build_tiny_llama, load_model
+    from gpu_worker.tasks import TaskSuite, chain_sum_levels
+    from trainer_client import CurriculumClient
+
+    torch.set_num_threads(config.torch_threads)
+    suite = TaskSuite(
+        chain_sum_levels(config.level_digits(), size=config.train_size),
+        ood_levels=0,
+        seed=config.seed + 1234,
+        eval_size=max(1_000, config.eval_problems),
+    )
+    if config.model:
+        model, tokenizer = load_model(config.model)
+    else:
+        tokenizer = build_char_tokenizer()
+        model = build_tiny_llama(tokenizer, seed=config.seed)
+    if torch.cuda.is_available():
+        torch.nn.Module.to(model, "cuda")
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    return SFTWorker(
+        config=config,
+        suite=suite,
+        model=model,
+        tokenizer=tokenizer,
+        optimizer=optimizer,
+        client=client or CurriculumClient(config.service_url, timeout=config.request_timeout),
+        teacher=teacher or reference_teacher(suite),
+        rng=random.Random(config.seed),
+        pool=[],
+    )
+
+
+def evaluation_point(
+    worker: SFTWorker, run_id: str, round_no: int, seconds: float
+) -> dict[str, Any]:
+    """Held-out greedy accuracy (mean over levels) and both demonstration counters."""
+    cfg = worker.config
+    levels = evaluate_greedy(
+        worker.model, worker.tokenizer, worker.suite, cfg.eval_problems, cfg.max_new_tokens
+    )
+    return {
+        "round": round_no,
+        "teacher_calls": worker.teacher_calls,
+        "service_demonstrations": worker.client.get_run(run_id).demonstrations,
+        "sft_steps": worker.sft_steps,
+        "seconds": seconds,
+        "accuracy": sum(levels.values()) / len(levels),
+        "levels": levels,
+    }
+
+
+def run_sft(worker: SFTWorker, log: Callable[[str], None] = log_line) -> dict[str, Any]:
+    """Create a run and train round by round until the target accuracy or a budget.
+
+    Returns the run id, one record per round, the evaluation curve and what it took to
+    reach the target (`None` where it was not reached).
+    """
+    cfg = worker.config
+    run = worker.client.create_run(
+        cfg.run_name,
+        arms=worker.suite.arms(),
+        strategy="random",  # uniform over problems: the per-problem choice is the subject here
+        seed=cfg.seed,
+        problems={"selection": "uniform", "candidates": cfg.candidates},
+    )
+    log(f"run {run.run_id} ({cfg.mode}): arms {[a.name for a in run.arms]}")
+    start = time.perf_counter()
+    rounds: list[dict[str, Any]] = []
+    curve = [evaluation_point(worker, run.run_id, 0, 0.0)]
+    round_no = 0
+    while (
+        curve[-1]["accuracy"] < cfg.target
+        and worker.teacher_calls < cfg.max_demonstrations
+        and round_no < cfg.max_rounds
+    ):
+        round_no += 1
+        rounds.append(sft_round(worker, run.run_id, round_no))
+        if round_no % cfg.eval_every == 0:
+            point = evaluation_point(worker, run.run_id, round_no, time.perf_counter() - start)
+            curve.append(point)
+            levels = " ".join(f"{k}={v:.3f}" for k, v in point["levels"].items())
+            log(
+                f"sft {cfg.mode} round {round_no} teacher_calls={point['teacher_calls']} "
+                f"service_demonstrations={point['service_demonstrations']} "
+                f"acc={point['accuracy']:.3f} ({levels}) {point['seconds']:.1f}s"
+            )
+    if curve[-1]["round"] != round_no:  # a budget stopped it between evaluations
+        curve.append(evaluation_point(worker, run.run_id, round_no, time.perf_counter() - start))
+    reached = curve[-1]["accuracy"] >= cfg.target
+    return {
+        "run_id": run.run_id,
+        "mode": cfg.mode,
+        "reached": reached,
+        "teacher_calls": worker.teacher_calls,
+        "service_demonstrations": curve[-1]["service_demonstrations"],
+        "rounds": round_no,
+        "sft_steps": worker.sft_steps,
+        "seconds": time.perf_counter() - start,
+        "final_accuracy": curve[-1]["accuracy"],
+        "curve": curve,
+        "round_records": rounds,
+    }
+
+
+def sft(config: SFTConfig, client: CurriculumClient | None = None) -> dict[str, Any]:
+    """Run the loop and write `out_dir/metrics.json` (config + `run_sft`'s answer)."""
+    worker = open_sft_worker(config, client)
+    metrics = {"config": asdict(config), **run_sft(worker)}
+    out = Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    log_line(
+        f"sft {config.mode}: reached={metrics['reached']} teacher_calls={metrics['teacher_calls']} "
+        f"rounds={metrics['rounds']} accuracy={metrics['final_accuracy']:.3f} -> {out / 'metrics.json'}"
+    )
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m gpu_worker.sft`: parse the flags and run the loop."""
+    from gpu_worker.cli import run_sft as run_command
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_sft_arguments(parser)
+    return run_command(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
