@@ -13,20 +13,14 @@ Goal: each call under 20 ms.
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sqlalchemy import insert, update
 
-from benchmarks.bench_step import DEFAULT_PG, postgres_database
-from benchmarks.common import percentiles
+from benchmarks.common import percentiles, sample_report_main
 from service.api.app import create_app
 from service.curricula.auto_arms import AutoArmOptions, draw_keys, member_arms
 from service.db.models import Arm, ProblemStat
@@ -126,38 +120,13 @@ def _store_seen(db: Any, run_id: str, seen: int, rng: np.random.Generator) -> li
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    return sample_report_main(
+        __doc__ or "",
+        bench,
+        "benchmarks/results/bench_auto_arms.json",
+        "1,000,000-problem auto-arms run, {seen} with stored outcomes, frontier",
+        POOL,
     )
-    parser.add_argument("--iterations", type=int, default=100)
-    parser.add_argument("--seen", type=int, default=400_000)
-    parser.add_argument("--json", default="benchmarks/results/bench_auto_arms.json")
-    parser.add_argument("--no-postgres", action="store_true")
-    args = parser.parse_args()
-    rows: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory() as folder:
-        print("sqlite (synchronous=FULL) ...", flush=True)
-        rows["sqlite"] = bench(f"sqlite:///{Path(folder) / 'a.db'}", args.iterations, args.seen)
-    if not args.no_postgres:
-        pg = postgres_database(os.environ.get("ZPD_TEST_POSTGRES_URL", DEFAULT_PG))
-        if pg:
-            print("postgresql ...", flush=True)
-            rows["postgresql"] = bench(pg, args.iterations, args.seen)
-    print(f"\n1,000,000-problem auto-arms run, {args.seen} with stored outcomes, frontier")
-    print(
-        f"{'database':<12}{'sample(256) median':>20}{'p99':>9}{'report(256x8) median':>22}{'p99':>9}"
-    )
-    for name, row in rows.items():
-        s, r = row["sample"], row["report"]
-        print(
-            f"{name:<12}{s['median_ms']:>18.2f}ms{s['p99_ms']:>7.2f}ms"
-            f"{r['median_ms']:>20.2f}ms{r['p99_ms']:>7.2f}ms"
-        )
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    payload = {"problems": POOL, "seen": args.seen, "iterations": args.iterations, "results": rows}
-    Path(args.json).write_text(json.dumps(payload, indent=2))
-    print(f"\nwrote {args.json}")
-    return 0
 
 
 if __name__ == "__main__":

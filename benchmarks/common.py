@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
 import socket
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,3 +47,46 @@ def write_json(path: str | Path, payload: dict[str, Any]) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(payload, indent=2))
     print(f"\nwrote {path}")
+
+
+def sample_report_main(
+    doc: str,
+    bench: Callable[[str, int, int], dict[str, Any]],
+    default_json: str,
+    title: str,
+    problems: int,
+) -> int:
+    """Command line of the million-problem benchmarks: `bench(url, iterations, seen)` on a
+    temporary SQLite file, then on PostgreSQL when reachable; prints a table, writes JSON."""
+    from benchmarks.bench_step import DEFAULT_PG, postgres_database
+
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--iterations", type=int, default=100)
+    parser.add_argument("--seen", type=int, default=400_000)
+    parser.add_argument("--json", default=default_json)
+    parser.add_argument("--no-postgres", action="store_true")
+    args = parser.parse_args()
+    rows: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        print("sqlite (synchronous=FULL) ...", flush=True)
+        rows["sqlite"] = bench(f"sqlite:///{Path(folder) / 'bench.db'}", args.iterations, args.seen)
+    if not args.no_postgres:
+        pg = postgres_database(os.environ.get("ZPD_TEST_POSTGRES_URL", DEFAULT_PG))
+        if pg:
+            print("postgresql ...", flush=True)
+            rows["postgresql"] = bench(pg, args.iterations, args.seen)
+    print(f"\n{title.format(seen=args.seen)}")
+    print(
+        f"{'database':<12}{'sample(256) median':>20}{'p99':>9}{'report(256x8) median':>22}{'p99':>9}"
+    )
+    for name, row in rows.items():
+        s, r = row["sample"], row["report"]
+        print(
+            f"{name:<12}{s['median_ms']:>18.2f}ms{s['p99_ms']:>7.2f}ms"
+            f"{r['median_ms']:>20.2f}ms{r['p99_ms']:>7.2f}ms"
+        )
+    payload = {"problems": problems, "seen": args.seen, "iterations": args.iterations}
+    write_json(args.json, {**payload, "results": rows})
+    return 0
