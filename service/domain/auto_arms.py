@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from service.curricula.auto_arms import AutoArmOptions, draw_keys, member_arms
@@ -36,6 +35,7 @@ from service.curricula.problems import (
     rollout_outcomes,
 )
 from service.db.models import ProblemStat, Run
+from service.domain.problems import upsert_stats
 
 _POOL_ARM = 0  # problem_stats.arm of every problem of an auto-arms run
 _MAX_IN = 16_384  # largest IN list per query (SQLite allows 32,766 variables)
@@ -291,17 +291,4 @@ def record_outcomes(
         }
         for i, c, m, k in zip(idxs, counts, new.tolist(), keys.tolist(), strict=True)
     ]
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    upsert = dialect.insert(ProblemStat)
-    session.connection().execute(
-        upsert.on_conflict_do_update(
-            index_elements=["run_id", "arm", "idx"],
-            set_={
-                "solved": upsert.excluded.solved,
-                "failed": upsert.excluded.failed,
-                "last_step": upsert.excluded.last_step,
-                "member_of": upsert.excluded.member_of,
-            },
-        ),
-        rows,
-    )
+    upsert_stats(session, rows, ("solved", "failed", "last_step", "member_of"))

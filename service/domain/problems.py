@@ -125,16 +125,17 @@ def record_outcomes(
         {"run_id": run.id, "arm": a, "idx": i, "solved": s, "failed": f, "last_step": run.step}
         for (a, i), (s, f) in fresh.items()
     ]
+    upsert_stats(session, rows, ("solved", "failed", "last_step"))
+
+
+def upsert_stats(session: Session, rows: list[dict[str, Any]], updated: Sequence[str]) -> None:
+    """Insert ``problem_stats`` rows; on an existing (run, arm, idx) set the ``updated`` columns."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     insert = dialect.insert(ProblemStat)
-    session.execute(
+    session.connection().execute(
         insert.on_conflict_do_update(
             index_elements=["run_id", "arm", "idx"],
-            set_={
-                "solved": insert.excluded.solved,
-                "failed": insert.excluded.failed,
-                "last_step": insert.excluded.last_step,
-            },
+            set_={column: insert.excluded[column] for column in updated},
         ),
         rows,
     )

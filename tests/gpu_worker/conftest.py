@@ -43,3 +43,15 @@ def engine(tiny_model_dir: Path) -> Iterator[Any]:
     engine = RolloutEngine(tiny_model_dir, EngineConfig(gpu_memory_utilization=0.1, seed=0))
     yield engine
     engine.close()
+
+
+@pytest.fixture()
+def server(tmp_path: Path) -> Iterator[Any]:
+    """A real `zpd serve` on a fresh SQLite file, for the worker's end-to-end tests."""
+    from tests.conftest import LiveServer
+
+    live = LiveServer(f"sqlite:///{tmp_path / 'zpd.db'}", workdir=tmp_path).start()
+    try:
+        yield live
+    finally:
+        live.stop()

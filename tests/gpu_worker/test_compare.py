@@ -168,17 +168,6 @@ def test_ranking_ties_on_steps_go_to_the_hardest_level() -> None:
     assert [r["strategy"] for r in ranking(runs, 0.3, 20)] == ["high", "low"]
 
 
-@pytest.fixture()
-def server(tmp_path):
-    from tests.conftest import LiveServer
-
-    live = LiveServer(f"sqlite:///{tmp_path / 'zpd.db'}", workdir=tmp_path).start()
-    try:
-        yield live
-    finally:
-        live.stop()
-
-
 @pytest.mark.slow
 def test_compare_runs_a_non_sec_strategy_through_a_live_service(server, engine, tmp_path) -> None:
     from gpu_worker.compare import compare, strategy_variants

@@ -7,7 +7,6 @@ import argparse
 import json
 import random
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -124,15 +123,6 @@ def test_batched_greedy_matches_generate_one_by_one(warm_model_dir: Path, suite:
 
 
 # -- the loop against a real service ------------------------------------------------------
-
-
-@pytest.fixture()
-def server(tmp_path: Path) -> Iterator[LiveServer]:
-    live = LiveServer(f"sqlite:///{tmp_path / 'zpd.db'}", workdir=tmp_path).start()
-    try:
-        yield live
-    finally:
-        live.stop()
 
 
 def problem_stats(database: str) -> dict[tuple[int, int], tuple[float, float]]:
