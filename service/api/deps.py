@@ -13,20 +13,23 @@ from service.db.transaction import Database
 from service.events import EventBus
 from service.settings import Settings
 
+# The getters below only read app.state: `async def` keeps FastAPI from running each of them
+# in the thread pool (a thread hop per dependency per request).
 
-def get_db(request: Request) -> Database:
+
+async def get_db(request: Request) -> Database:
     return request.app.state.db
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_events(request: Request) -> EventBus:
+async def get_events(request: Request) -> EventBus:
     return request.app.state.events
 
 
-def get_run_cache(request: Request) -> RunCache:
+async def get_run_cache(request: Request) -> RunCache:
     cache: RunCache = request.app.state.run_cache
     return cache
 

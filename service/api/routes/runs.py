@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query, Response, status
+from pydantic import BaseModel
 
 from service import observability
 from service.api.deps import (
@@ -42,6 +43,16 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 router = APIRouter(prefix="/v1/runs", tags=["runs"], responses=ERRORS)
 
 
+def json_answer(answer: BaseModel, headers: dict[str, str] | None = None) -> Response:
+    """``answer`` serialised once by pydantic, for the hot routes.
+
+    Returned as a ``Response``, FastAPI sends it as is: without it, FastAPI would validate
+    the answer again against ``response_model`` (256 items of a sample) in a thread-pool hop
+    and serialise it after. ``response_model`` still documents the route.
+    """
+    return Response(answer.model_dump_json(), media_type="application/json", headers=headers)
+
+
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=RunOut)
 def create_run(body: CreateRunRequest, db: DbDep, settings: SettingsDep, who: WriterDep) -> RunOut:
     """Create a run: its arms, strategy (``{"name": "sec", "alpha": 0.5, ...}``) and seed."""
@@ -71,33 +82,31 @@ def sample(
     events: EventsDep,
     who: WriterDep,
     cache: CacheDep,
-) -> SampleOut:
+) -> Response:
     """Draw ``batch_size`` problems to train on next."""
     answer = domain.sample(db, run_id, body, settings, who.tenant, cache)
     observability.record_sample(db, run_id, len(answer.items))
     events.publish(run_id, {"type": "sample", "sample_id": answer.sample_id, "step": answer.step})
-    return answer
+    return json_answer(answer)
 
 
 @router.post("/{run_id}/report", response_model=ReportOut)
 def report(
     run_id: str,
     body: ReportRequest,
-    response: Response,
     db: DbDep,
     settings: SettingsDep,
     events: EventsDep,
     who: WriterDep,
     cache: CacheDep,
-) -> ReportOut:
+) -> Response:
     """Apply one training step's rewards (or advantages); idempotent on ``report_id``."""
     answer, repeated = domain.report(db, run_id, body, settings, who.tenant, cache)
     observability.record_report(db, run_id, len(body.results), repeated)
     if repeated:
-        response.headers["Idempotent-Replayed"] = "true"
-    else:
-        events.publish(run_id, {"type": "report", **answer.model_dump()})
-    return answer
+        return json_answer(answer, {"Idempotent-Replayed": "true"})
+    events.publish(run_id, {"type": "report", **answer.model_dump()})
+    return json_answer(answer)
 
 
 @router.get("/{run_id}/history", response_model=HistoryOut)
