@@ -107,6 +107,7 @@ class RolloutEngine:
             enforce_eager=self.config.enforce_eager,
             tensor_parallel_size=self.config.tensor_parallel_size,
             disable_log_stats=True,
+            use_tqdm_on_load=False,  # else every weight sync draws a loading bar
         )
 
     def close(self) -> None:
@@ -155,8 +156,16 @@ class RolloutEngine:
 
     def sync_weights(self, model: Any, folder: str | Path) -> float:
         """Save `model` (a `PreTrainedModel`) to `folder`, reload it in the engine; seconds taken."""
+        from transformers.utils import logging as hf_logging
+
         start = time.perf_counter()
-        model.save_pretrained(str(folder), safe_serialization=True)
+        bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # "Writing model shards" on every step otherwise
+        try:
+            model.save_pretrained(str(folder), safe_serialization=True)
+        finally:
+            if bars:
+                hf_logging.enable_progress_bar()
         self.llm.collective_rpc("reload_weights", kwargs={"weights_path": str(folder)})
         # Why: cached prefix KV was computed with the old weights and would be reused.
         self.llm.reset_prefix_cache()

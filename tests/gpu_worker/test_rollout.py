@@ -61,7 +61,7 @@ def test_same_seed_same_samples(engine: Any, trainer: tuple[Any, Any]) -> None:
 
 
 def test_weight_sync_reaches_the_engine(
-    engine: Any, trainer: tuple[Any, Any], tmp_path: Path
+    engine: Any, trainer: tuple[Any, Any], tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     model, tokenizer = trainer
     probe = [
@@ -74,7 +74,9 @@ def test_weight_sync_reaches_the_engine(
         model.model.layers[0].mlp.down_proj.weight.add_(0.05)
     stale = check_sync(engine, model, probe, tokenizer.pad_token_id)
     assert stale > 0.1
+    capfd.readouterr()
     seconds = engine.sync_weights(model, tmp_path / "synced")
+    assert "Writing model shards" not in "".join(capfd.readouterr())  # no bar per step
     assert check_sync(engine, model, probe, tokenizer.pad_token_id) < 1e-4
     assert seconds < 10.0
 
