@@ -54,7 +54,7 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"zpd: serving on http://{args.host}:{args.port} (database: {_safe_url(settings)})")
     print(f"zpd: API docs at http://{args.host}:{args.port}/docs", flush=True)
     uvicorn.run(
-        "service.api.app:create_app",
+        "service.api.app:serve_app",
         factory=True,
         host=args.host,
         port=args.port,

@@ -24,13 +24,23 @@ def leases(client: TestClient, rid: str) -> tuple[int, int]:
 
 
 def test_unreported_samples_expire_after_their_lease(client: TestClient) -> None:
-    rid = client.post("/v1/runs", json={"name": "r", "arms": [{"name": "a", "size": 9}]}).json()["run_id"]
-    reported = client.post(f"/v1/runs/{rid}/sample", json={"batch_size": 2, "lease_seconds": 1}).json()
-    crashed = client.post(f"/v1/runs/{rid}/sample", json={"batch_size": 2, "lease_seconds": 1}).json()
-    long = client.post(f"/v1/runs/{rid}/sample", json={"batch_size": 2, "lease_seconds": 3600}).json()
+    rid = client.post("/v1/runs", json={"name": "r", "arms": [{"name": "a", "size": 9}]}).json()[
+        "run_id"
+    ]
+    reported = client.post(
+        f"/v1/runs/{rid}/sample", json={"batch_size": 2, "lease_seconds": 1}
+    ).json()
+    crashed = client.post(
+        f"/v1/runs/{rid}/sample", json={"batch_size": 2, "lease_seconds": 1}
+    ).json()
+    long = client.post(
+        f"/v1/runs/{rid}/sample", json={"batch_size": 2, "lease_seconds": 3600}
+    ).json()
     assert leases(client, rid) == (3, 0)
     results = [{**item, "rewards": [1, 0]} for item in reported["items"]]
-    client.post(f"/v1/runs/{rid}/report", json={"sample_id": reported["sample_id"], "results": results})
+    client.post(
+        f"/v1/runs/{rid}/report", json={"sample_id": reported["sample_id"], "results": results}
+    )
     assert leases(client, rid) == (2, 0)
     time.sleep(1.5)
     # the crashed worker's batch is now counted as expired, the long lease still pending
@@ -43,7 +53,9 @@ def test_unreported_samples_expire_after_their_lease(client: TestClient) -> None
     assert (listed["samples_pending"], listed["samples_expired"]) == (2, 1)
     # a late report of the expired batch is still accepted as a training step
     late = [{**item, "rewards": [0, 1]} for item in crashed["items"]]
-    answer = client.post(f"/v1/runs/{rid}/report", json={"sample_id": crashed["sample_id"], "results": late})
+    answer = client.post(
+        f"/v1/runs/{rid}/report", json={"sample_id": crashed["sample_id"], "results": late}
+    )
     assert answer.status_code == 200
     assert leases(client, rid) == (2, 1)
 

@@ -79,10 +79,21 @@ def test_demonstrations_go_where_the_model_fails(client: TestClient) -> None:
 
 def test_demonstrations_need_tracking_and_options_are_checked(client: TestClient) -> None:
     rid = create(client, None)
-    response = client.post(f"/v1/runs/{rid}/sample", json={"batch_size": 2, "purpose": "demonstrations"})
-    assert response.status_code == 422 and "per-problem tracking" in response.json()["error"]["message"]
-    bad = client.post("/v1/runs", json={"name": "p", "arms": [{"name": "a", "size": 4}],
-                                        "problems": {"mastered": 0.2, "hopeless": 0.5}})
+    response = client.post(
+        f"/v1/runs/{rid}/sample", json={"batch_size": 2, "purpose": "demonstrations"}
+    )
+    assert (
+        response.status_code == 422
+        and "per-problem tracking" in response.json()["error"]["message"]
+    )
+    bad = client.post(
+        "/v1/runs",
+        json={
+            "name": "p",
+            "arms": [{"name": "a", "size": 4}],
+            "problems": {"mastered": 0.2, "hopeless": 0.5},
+        },
+    )
     assert bad.status_code == 422 and "hopeless" in bad.json()["error"]["message"]
     unsized = client.post("/v1/runs", json={"name": "p", "arms": [{"name": "a"}], "problems": {}})
     assert unsized.status_code == 422 and "size" in unsized.json()["error"]["message"]
@@ -104,7 +115,9 @@ def test_outcomes_are_stored_discounted(client: TestClient, database_url: str) -
     report(client, rid, {7: [1.0, 0.0, 0.0, 0.0]})  # step 2: 1 solved, 3 failed
     engine = create_engine(database_url)
     with engine.connect() as conn:
-        row = conn.execute(text("SELECT solved, failed, last_step FROM problem_stats WHERE idx = 7")).one()
+        row = conn.execute(
+            text("SELECT solved, failed, last_step FROM problem_stats WHERE idx = 7")
+        ).one()
     engine.dispose()
     # the step-0 counts weigh 0.5^2 at step 2
     assert (row[0], row[1], row[2]) == (pytest.approx(2 * 0.25 + 1), pytest.approx(2 * 0.25 + 3), 2)

@@ -23,8 +23,12 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
 def create_run(url: str) -> str:
-    body = {"name": "replicas", "arms": [{"name": a, "size": 7} for a in ARMS],
-            "strategy": {"name": "sec", "alpha": 0.3, "tau": 0.4}, "seed": 5}
+    body = {
+        "name": "replicas",
+        "arms": [{"name": a, "size": 7} for a in ARMS],
+        "strategy": {"name": "sec", "alpha": 0.3, "tau": 0.4},
+        "seed": 5,
+    }
     return str(httpx.post(f"{url}/v1/runs", json=body).json()["run_id"])
 
 
@@ -47,8 +51,9 @@ def test_two_replicas_equal_a_sequential_replay(postgres_url: str) -> None:
                 for k in range(40):
                     report_id, results = f"w{worker}-{k}", make_results(rng)
                     sent[report_id] = results
-                    r = http.post(f"/v1/runs/{rid}/report",
-                                  json={"report_id": report_id, "results": results})
+                    r = http.post(
+                        f"/v1/runs/{rid}/report", json={"report_id": report_id, "results": results}
+                    )
                     if r.status_code != 200:
                         failures.append(f"{report_id}: {r.status_code} {r.text}")
                     s = http.post(f"/v1/runs/{rid}/sample", json={"batch_size": 3})
