@@ -237,6 +237,9 @@ function numberCell(value, className = "num") {
 }
 
 function renderArms(run) {
+  // automatic arms all have the pool's size; what changes is how many problems each holds
+  const auto = run.auto_arms != null;
+  document.getElementById("size-header").textContent = auto ? "Members" : "Size";
   const rows = run.arms.map((arm, i) => {
     const tr = document.createElement("tr");
     tr.dataset.arm = arm.name;
@@ -254,7 +257,7 @@ function renderArms(run) {
     tr.append(
       name,
       cell(tags.join(" "), "tags"),
-      cell(formatCount(arm.size), "num"),
+      cell(formatCount(auto ? arm.members : arm.size), "num size"),
       numberCell(arm.q, "num q"),
       probability,
       cell(formatCount(arm.times_sampled), "num times-sampled"),

@@ -203,3 +203,34 @@ def test_a_10000_step_20_arm_run_opens_in_about_a_second(
     assert page.locator("#chart-q canvas").count() == 1
     assert opened < 3.0, f"the 10,000-step run took {opened:.2f}s to open"
     assert console.problems == []
+
+
+def test_automatic_arms_show_their_members(server: LiveServer, page: Any) -> None:
+    """Auto arms all have the pool's size; the table shows how many problems each holds."""
+    console = Console(page)
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        created = client.post(
+            "/v1/runs",
+            json={"name": "auto", "auto_arms": {"size": 500, "buckets": [0.5]}, "seed": 3},
+        )
+        assert created.status_code == 201, created.text
+        rid = created.json()["run_id"]
+        sample = client.post(f"/v1/runs/{rid}/sample", json={"batch_size": 6}).json()
+        # the first three problems solved in all 4 rollouts, the other three failed
+        results = [
+            {"arm": item["arm"], "index": item["index"], "rewards": [float(n < 3)] * 4}
+            for n, item in enumerate(sample["items"])
+        ]
+        report = {"sample_id": sample["sample_id"], "results": results}
+        assert client.post(f"/v1/runs/{rid}/report", json=report).status_code == 200
+        run = client.get(f"/v1/runs/{rid}").json()
+    # by hand: Beta(1 + 4, 1) has mean 5/6 >= 0.5, Beta(1, 1 + 4) has mean 1/6 < 0.5
+    expected = {"unseen": 494, "pass>=0.5": 3, "pass<0.5": 3}
+    assert {arm["name"]: arm["members"] for arm in run["arms"]} == expected
+    page.goto(f"{server.url}/dashboard/runs/{rid}")
+    wait_ready(page, console)
+    assert page.locator("#size-header").inner_text() == "Members"
+    for name, members in expected.items():
+        shown = page.locator(f'#arms tr[data-arm="{name}"] td.size').inner_text()
+        assert shown == f"{members:,}", name
+    assert console.problems == []
