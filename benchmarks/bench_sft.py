@@ -67,15 +67,18 @@ def table(runs: list[dict[str, Any]], seeds: list[int]) -> str:
         cells += [bound + mean_std([float(r[c]) for r in mine]) for c in COLUMNS]
         cells.append(f"{statistics.fmean(r['final_accuracy'] for r in mine):.3f}")
         lines.append("| " + " | ".join(cells) + " |")
-    ratios = []
-    for seed in seeds:
-        calls = {r["mode"]: r["teacher_calls"] for r in runs if r["seed"] == seed and r["reached"]}
-        if len(calls) == len(MODES):
-            ratios.append(f"seed {seed}: {calls['failures'] / calls['uniform']:.2f}")
-    lines.append(
-        "\nteacher calls to target, failures / uniform, per seed (both reached): "
-        + (", ".join(ratios) or "-")
-    )
+    for mode in MODES[:-1]:
+        ratios = []
+        for seed in seeds:
+            calls = {
+                r["mode"]: r["teacher_calls"] for r in runs if r["seed"] == seed and r["reached"]
+            }
+            if mode in calls and "uniform" in calls:
+                ratios.append(f"seed {seed}: {calls[mode] / calls['uniform']:.2f}")
+        lines.append(
+            f"\nteacher calls to target, {mode} / uniform, per seed (both reached): "
+            + (", ".join(ratios) or "-")
+        )
     return "\n".join(lines)
 
 
@@ -86,7 +89,7 @@ def plot(runs: list[dict[str, Any]], target: float, digits: str, path: Path) -> 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colors = {"failures": "tab:red", "uniform": "tab:blue"}
+    colors = {"failures": "tab:red", "filter": "tab:orange", "uniform": "tab:blue"}
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for run in runs:
         xs = [p["teacher_calls"] for p in run["curve"]]
@@ -97,7 +100,7 @@ def plot(runs: list[dict[str, Any]], target: float, digits: str, path: Path) -> 
     ax.set_xlabel("teacher calls (demonstrations)")
     ax.set_ylabel("held-out greedy accuracy (mean over levels)")
     ax.set_title(
-        f"SFT on failures vs uniform SFT: tiny model from scratch, chain_sum digits {digits}"
+        f"SFT: failures / filter / uniform, tiny model from scratch, chain_sum digits {digits}"
     )
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -109,6 +112,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
     parser.add_argument("--digits", default="1", help="chain_sum levels")
+    parser.add_argument(
+        "--train-size",
+        type=int,
+        default=10_000,
+        help="training indices per level (small: problems recur, so the service's "
+        "per-problem posteriors have evidence to weight by)",
+    )
     parser.add_argument("--target", type=float, default=0.9, help="mean held-out greedy accuracy")
     parser.add_argument("--prompts-per-round", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=128)
@@ -116,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-every", type=int, default=5)
     parser.add_argument("--eval-problems", type=int, default=200)
     parser.add_argument("--max-demonstrations", type=int, default=200_000)
+    parser.add_argument("--max-rounds", type=int, default=1_000)
     parser.add_argument("--out", default="benchmarks/results/bench_sft.json")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -131,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
                     mode=mode,
                     seed=seed,
                     digits=args.digits,
+                    train_size=args.train_size,
                     prompts_per_round=args.prompts_per_round,
                     batch_size=args.batch_size,
                     lr=args.lr,
@@ -138,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
                     eval_problems=args.eval_problems,
                     target=args.target,
                     max_demonstrations=args.max_demonstrations,
+                    max_rounds=args.max_rounds,
                 )
                 result = run_sft(open_sft_worker(config, client))
                 result.pop("round_records")

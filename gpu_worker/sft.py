@@ -8,12 +8,14 @@ This loop does that against the ZPD service. One round:
 1. `sample`: `prompts_per_round` problems; `mode="failures"` asks with
    `purpose="demonstrations"` (the service picks them with weight 1 - E[pass rate] of its
    per-problem posterior, as boosting weights its mistakes), `mode="uniform"` samples the
-   ordinary way (uniform over problems).
+   ordinary way (uniform over problems), and so does `mode="filter"` (the ablation: the
+   worker's "teacher only on failure" filter without the service's weights).
 2. attempt: the current model answers each problem greedily (plain torch decoding).
 3. `report`: each problem's outcome, `rewards=[1]` if the answer verified, else `[0]`;
    the service folds them into its per-problem posteriors.
 4. teacher: a demonstration (the task's reference answer, `TaskSuite.format_answer`) for
-   every problem the model failed (`failures`), or for every sampled problem (`uniform`).
+   every problem the model failed (`failures`, `filter`), or for every sampled problem
+   (`uniform`).
 5. SFT: `sft_steps` AdamW steps on `sft_loss` (the warmup's loss); each batch is the
    round's new demonstrations, filled up to `batch_size` with demonstrations of earlier
    rounds (collected demonstrations are reused for free; only teacher calls cost).
@@ -52,7 +54,7 @@ if TYPE_CHECKING:
     from gpu_worker.tasks import Problem, TaskSuite
     from trainer_client import CurriculumClient
 
-MODES = ("failures", "uniform")
+MODES = ("failures", "filter", "uniform")
 Teacher = Callable[["Problem"], str]
 
 
@@ -64,7 +66,9 @@ class SFTConfig:
     run_name: str = option("sft", "name of the run created on the service")
     mode: str = option(
         "failures",
-        "'failures': teacher only for failed problems; 'uniform': for every one",
+        "'failures': problems the service weights toward failures, teacher only for the "
+        "failed ones; 'filter': ordinary samples, teacher only for the failed ones (the "
+        "ablation without the service's weights); 'uniform': teacher for every sampled one",
         choices=MODES,
     )
     seed: int = option(0, "seed of the run, the model init and the replay draws")
@@ -129,7 +133,8 @@ def sft_config_from_args(args: argparse.Namespace) -> SFTConfig:
 
 
 def problems_to_ask(mode: str, verified: Sequence[bool]) -> list[int]:
-    """Positions of the sampled problems the teacher is asked about: failed ones, or all."""
+    """Positions of the sampled problems the teacher is asked about: all of them in
+    `uniform` mode, the failed ones in `failures` and `filter` modes."""
     if mode == "uniform":
         return list(range(len(verified)))
     return [i for i, ok in enumerate(verified) if not ok]

@@ -39,6 +39,7 @@ def test_problems_to_ask_failures_or_all() -> None:
     assert problems_to_ask("failures", verified) == [1, 2, 4]
     assert problems_to_ask("uniform", verified) == [0, 1, 2, 3, 4]
     assert problems_to_ask("failures", [True, True]) == []
+    assert problems_to_ask("filter", verified) == [1, 2, 4]
 
 
 def test_fill_batch_keeps_new_and_tops_up_with_distinct_earlier() -> None:
@@ -189,6 +190,18 @@ def test_failures_mode_asks_the_teacher_only_where_the_model_failed(
     assert len(stats) == sampled  # each index was sampled once (arm of 10,000, 3 x 256 candidates)
     assert {(0, p.index) for p in asked} == {key for key, (_, f) in stats.items() if f == 1.0}
     assert sum(r["solved"] for r in metrics["round_records"]) == sum(s for s, _ in stats.values())
+
+
+def test_filter_mode_samples_ordinarily_and_asks_only_for_failures(
+    server: LiveServer, warm_model_dir: Path
+) -> None:
+    run, metrics, asked = run_loop(server, warm_model_dir, "filter")
+    stats = problem_stats(server.database_url)
+    assert run.demonstrations == 0  # ordinary samples: nothing handed out "for demonstrations"
+    assert len(stats) == ROUNDS * PER_ROUND
+    assert 0 < metrics["teacher_calls"] == len(asked) < ROUNDS * PER_ROUND
+    assert all(metrics["failed_at_ask"])
+    assert {(0, p.index) for p in asked} == {key for key, (_, f) in stats.items() if f == 1.0}
 
 
 def test_uniform_mode_asks_the_teacher_for_every_sampled_problem(
