@@ -13,9 +13,7 @@ Goal: each call under 20 ms.
 
 from __future__ import annotations
 
-import gc
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +23,12 @@ from sqlalchemy import insert, update
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import percentiles, sample_report_main
+from benchmarks.common import sample_report_main, time_sample_report
 from service.api.app import create_app
 from service.curricula.auto_arms import AutoArmOptions, draw_keys, member_arms
 from service.db.models import Arm, ProblemStat
 from service.domain import runs as domain
-from service.schemas import CreateRunRequest, ReportRequest, SampleRequest
+from service.schemas import CreateRunRequest
 from service.settings import Settings
 
 POOL = 1_000_000
@@ -55,31 +53,11 @@ def bench(database_url: str, iterations: int, seen: int) -> dict[str, Any]:
             conn.exec_driver_sql("ANALYZE problem_stats")
             conn.commit()
     print(f"  members per arm: {members}", flush=True)
-    # as `zpd serve` does at start (service.api.app.serve_app): long-lived objects out of
-    # the cyclic GC's full collections
-    gc.collect()
-    gc.freeze()
-    sample_ms, report_ms = [], []
-    for k in range(iterations + 5):
-        t0 = time.perf_counter()
-        answer = domain.sample(db, run.run_id, SampleRequest(batch_size=256), settings)
-        t1 = time.perf_counter()
-        results = [
-            {"arm": item.arm, "index": item.index, "rewards": rng.choice([0.0, 1.0], 8).tolist()}
-            for item in answer.items
-        ]
-        report = ReportRequest.model_validate({"report_id": f"r{k}", "results": results})
-        t2 = time.perf_counter()
-        domain.report(db, run.run_id, report, settings)
-        t3 = time.perf_counter()
-        if k >= 5:
-            sample_ms.append((t1 - t0) * 1000)
-            report_ms.append((t3 - t2) * 1000)
+    timings = time_sample_report(db, run.run_id, settings, iterations, rng, rewards=(0.0, 1.0))
     final = [a.members for a in domain.get_run(db, run.run_id).arms]
     db.dispose()
     return {
-        "sample": percentiles(sample_ms),
-        "report": percentiles(report_ms),
+        **timings,
         "members_before": members,
         "members_after": final,
     }

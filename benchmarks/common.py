@@ -8,6 +8,7 @@ import os
 import platform
 import socket
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -90,3 +91,43 @@ def sample_report_main(
     payload = {"problems": problems, "seen": args.seen, "iterations": args.iterations}
     write_json(args.json, {**payload, "results": rows})
     return 0
+
+
+def time_sample_report(
+    db: Any,
+    run_id: str,
+    settings: Any,
+    iterations: int,
+    rng: np.random.Generator,
+    rewards: tuple[float, ...] = (0.0, 0.1, 1.0),
+) -> dict[str, dict[str, float]]:
+    """Percentiles of `sample(256)` and a 256 x 8 report through the domain layer, after 5
+    warm-up steps; rewards drawn from `rewards`.
+
+    First the objects alive now are frozen out of the cyclic GC, as `zpd serve` does at
+    start (`service.api.app.serve_app`).
+    """
+    import gc
+
+    from service.domain import runs as domain
+    from service.schemas import ReportRequest, SampleRequest
+
+    gc.collect()
+    gc.freeze()
+    sample_ms, report_ms = [], []
+    for k in range(iterations + 5):
+        t0 = time.perf_counter()
+        answer = domain.sample(db, run_id, SampleRequest(batch_size=256), settings)
+        t1 = time.perf_counter()
+        results = [
+            {"arm": item.arm, "index": item.index, "rewards": rng.choice(rewards, 8).tolist()}
+            for item in answer.items
+        ]
+        request = ReportRequest.model_validate({"report_id": f"r{k}", "results": results})
+        t2 = time.perf_counter()
+        domain.report(db, run_id, request, settings)
+        t3 = time.perf_counter()
+        if k >= 5:
+            sample_ms.append((t1 - t0) * 1000)
+            report_ms.append((t3 - t2) * 1000)
+    return {"sample": percentiles(sample_ms), "report": percentiles(report_ms)}
