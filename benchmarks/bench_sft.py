@@ -59,7 +59,7 @@ def table(runs: list[dict[str, Any]], seeds: list[int]) -> str:
     """
     header = ["mode", "reached"] + [c.replace("_", " ") for c in COLUMNS] + ["final acc"]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    for mode in MODES:
+    for mode in [m for m in MODES if any(r["mode"] == m for r in runs)]:
         mine = [r for r in runs if r["mode"] == mode]
         done = sum(r["reached"] for r in mine)
         bound = ">= " if done < len(mine) else ""
@@ -127,15 +127,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-problems", type=int, default=200)
     parser.add_argument("--max-demonstrations", type=int, default=200_000)
     parser.add_argument("--max-rounds", type=int, default=1_000)
+    parser.add_argument(
+        "--modes", default=",".join(MODES), help=f"comma-separated, of {', '.join(MODES)}"
+    )
+    parser.add_argument(
+        "--recheck",
+        action="store_true",
+        help="failures mode also reports the demonstrated problems re-answered after SFT",
+    )
     parser.add_argument("--out", default="benchmarks/results/bench_sft.json")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
+    modes = [m for m in args.modes.split(",") if m]
+    if not modes or set(modes) - set(MODES):
+        parser.error(f"--modes must name some of {MODES}, got {args.modes!r}")
     runs: list[dict[str, Any]] = []
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp, local_service(f"sqlite:///{tmp}/zpd.db") as url:
         client = CurriculumClient(url, timeout=30.0)
         for seed in seeds:
-            for mode in MODES:
+            for mode in modes:
                 config = SFTConfig(
                     service_url=url,
                     run_name=f"bench-sft-{mode}-{seed}",
@@ -151,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
                     target=args.target,
                     max_demonstrations=args.max_demonstrations,
                     max_rounds=args.max_rounds,
+                    recheck=args.recheck and mode == "failures",
                 )
                 result = run_sft(open_sft_worker(config, client))
                 result.pop("round_records")

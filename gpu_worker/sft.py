@@ -79,6 +79,11 @@ class SFTConfig:
     prompts_per_round: int = option(128, "problems sampled from the service per round")
     batch_size: int = option(128, "SFT batch: new demonstrations, filled with earlier ones")
     sft_steps: int = option(1, "SFT optimizer steps per round")
+    recheck: bool = option(
+        False,
+        "after the SFT step(s), answer the demonstrated problems again and report that, so "
+        "the service's weights follow the current model (one more report per round)",
+    )
     lr: float = option(1e-3, "AdamW learning rate")
     weight_decay: float = option(0.0, "AdamW weight decay")
     max_new_tokens: int = option(8, "longest answer the model may write")
@@ -295,11 +300,25 @@ def sft_round(worker: SFTWorker, run_id: str, round_no: int) -> dict[str, Any]:
         worker.sft_steps += 1
         losses.append(loss.item())
     worker.pool.extend(new)
+    rechecked = 0
+    if cfg.recheck and asked:
+        # boosting reweights with the *new* model's mistakes: tell the service which of the
+        # demonstrated problems the model now solves
+        again = verify(worker.model, tok, worker.suite, asked, cfg.max_new_tokens)
+        worker.client.report(
+            run_id,
+            results=[
+                {"arm": p.level, "index": p.index, "rewards": [1.0 if ok else 0.0]}
+                for p, ok in zip(asked, again, strict=True)
+            ],
+        )
+        rechecked = sum(again)
     return {
         "round": round_no,
         "sampled": len(problems),
         "solved": sum(verified),
         "asked": len(asked),
+        "solved_after": rechecked,
         "loss": sum(losses) / len(losses) if losses else None,
     }
 

@@ -137,7 +137,7 @@ ROUNDS, PER_ROUND = 3, 64
 
 
 def run_loop(
-    server: LiveServer, warm_model_dir: Path, mode: str
+    server: LiveServer, warm_model_dir: Path, mode: str, recheck: bool = False
 ) -> tuple[Any, dict[str, Any], list[Problem]]:
     """A few rounds of the loop with a teacher that records what it was asked."""
     config = SFTConfig(
@@ -151,6 +151,7 @@ def run_loop(
         eval_problems=20,
         target=1.0,
         max_rounds=ROUNDS,
+        recheck=recheck,
     )
     asked: list[Problem] = []
     failed_at_ask: list[bool] = []
@@ -238,3 +239,20 @@ def test_command_runs_the_loop_and_writes_metrics(server: LiveServer, tmp_path: 
     assert metrics["service_demonstrations"] == 16  # 2 rounds x 8 handed out for demonstrations
     # from scratch the model solves nothing: the teacher was asked about every problem
     assert metrics["teacher_calls"] == 16 == sum(r["asked"] for r in metrics["round_records"])
+
+
+def test_recheck_reports_the_demonstrated_problems_again(
+    server: LiveServer, warm_model_dir: Path
+) -> None:
+    run, metrics, asked = run_loop(server, warm_model_dir, "failures", recheck=True)
+    stats = problem_stats(server.database_url)
+    records = metrics["round_records"]
+    assert run.step == 2 * ROUNDS  # the round's report and the recheck's
+    assert all(metrics["failed_at_ask"]) and len(asked) == metrics["teacher_calls"] > 0
+    # a demonstrated problem has two outcomes (its failure, then the re-answer after SFT),
+    # every other sampled problem one
+    demonstrated = {(0, p.index) for p in asked}
+    assert all(s + f == (2.0 if key in demonstrated else 1.0) for key, (s, f) in stats.items())
+    # the re-answers the service stored are the ones the loop counted as solved after SFT
+    solved_after = sum(s for key, (s, _) in stats.items() if key in demonstrated)
+    assert solved_after == sum(r["solved_after"] for r in records)
