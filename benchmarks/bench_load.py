@@ -45,9 +45,8 @@ import orjson
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import free_port, machine, write_json  # noqa: E402
+from benchmarks.common import free_port, machine, postgres_database, write_json  # noqa: E402
 
-DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 ARMS = [{"name": f"level-{i}", "size": 5000} for i in range(10)]
 CONCURRENCY = (1, 8, 32)
 MODES = {"batched": 256, "single": 1}
@@ -315,30 +314,6 @@ def stop(processes: list[subprocess.Popen[bytes]]) -> None:
             process.kill()
 
 
-@contextmanager
-def postgres_database(admin_url: str, name: str) -> Iterator[str | None]:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    try:
-        admin = create_engine(
-            admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
-        )
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # benchmark only: report and go on without PostgreSQL
-        print(f"PostgreSQL unavailable, skipped: {str(exc).splitlines()[0]}")
-        yield None
-        return
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 class Bench:
     def __init__(self, seconds: float, concurrency: tuple[int, ...]) -> None:
         self.seconds = seconds
@@ -472,12 +447,11 @@ def main() -> int:
         bench_backend(bench, "sqlite", sqlite_url, 1, args.log_level)
     if not args.no_postgres:
         # Three databases on the same server: Optuna keeps its own alembic_version table.
-        admin = os.environ.get("ZPD_TEST_POSTGRES_URL", DEFAULT_PG)
         tag = os.getpid()
         with (
-            postgres_database(admin, f"zpd_load_{tag}") as pg,
-            postgres_database(admin, f"zpd_load_floor_{tag}") as pg_floor,
-            postgres_database(admin, f"zpd_load_optuna_{tag}") as pg_optuna,
+            postgres_database(f"zpd_load_{tag}") as pg,
+            postgres_database(f"zpd_load_floor_{tag}") as pg_floor,
+            postgres_database(f"zpd_load_optuna_{tag}") as pg_optuna,
         ):
             if pg and pg_floor and pg_optuna:
                 bench_floor(bench, "postgresql", pg_floor)

@@ -28,7 +28,7 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import machine, percentiles, write_json  # noqa: E402
+from benchmarks.common import machine, percentiles, postgres_database, write_json  # noqa: E402
 from service.curricula import (
     ArmInfo,
     arm_feedback,
@@ -38,8 +38,6 @@ from service.curricula import (
     sample_rng,
 )
 from trainer_client.local import local_service  # noqa: E402
-
-DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
 def bench_math(iterations: int) -> dict[str, float]:
@@ -104,25 +102,6 @@ def bench_http(database_url: str, steps: int, synchronous: str | None) -> dict[s
         }
 
 
-def postgres_database(admin_url: str) -> str | None:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    name = f"zpd_bench_{os.getpid()}"
-    try:
-        admin = create_engine(
-            admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
-        )
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
-    except Exception as exc:  # benchmark only: report and go on without PostgreSQL
-        print(f"PostgreSQL unavailable, skipped: {str(exc).splitlines()[0]}")
-        return None
-    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -145,10 +124,10 @@ def main() -> int:
             url = f"sqlite:///{Path(folder) / (sync + '.db')}"
             rows[f"http {label}"] = bench_http(url, args.steps, sync)
     if not args.no_postgres:
-        pg = postgres_database(os.environ.get("ZPD_TEST_POSTGRES_URL", DEFAULT_PG))
-        if pg:
-            print(f"HTTP step on postgresql, {args.steps} steps ...", flush=True)
-            rows["http postgresql"] = bench_http(pg, args.steps, None)
+        with postgres_database(f"zpd_bench_{os.getpid()}") as pg:
+            if pg:
+                print(f"HTTP step on postgresql, {args.steps} steps ...", flush=True)
+                rows["http postgresql"] = bench_http(pg, args.steps, None)
 
     print()
     print(f"{'setting':<28}{'step median':>13}{'step p99':>10}{'sample med':>12}{'report med':>12}")

@@ -9,11 +9,14 @@ import platform
 import socket
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
 def free_port() -> int:
@@ -50,6 +53,37 @@ def write_json(path: str | Path, payload: dict[str, Any]) -> None:
     print(f"\nwrote {path}")
 
 
+@contextmanager
+def postgres_database(name: str, admin_url: str | None = None) -> Iterator[str | None]:
+    """A fresh PostgreSQL database ``name`` for one benchmark, dropped afterwards.
+
+    ``admin_url`` defaults to ``ZPD_TEST_POSTGRES_URL`` (else the local server). Yields its
+    URL, or None (after saying why) when the server cannot be reached: a benchmark then goes
+    on without PostgreSQL.
+    """
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin_url = admin_url or os.environ.get("ZPD_TEST_POSTGRES_URL", DEFAULT_PG)
+    try:
+        admin = create_engine(
+            admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
+        )
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # benchmark only: report and go on without PostgreSQL
+        print(f"PostgreSQL unavailable, skipped: {str(exc).splitlines()[0]}")
+        yield None
+        return
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def sample_report_main(
     doc: str,
     bench: Callable[[str, int, int], dict[str, Any]],
@@ -59,8 +93,6 @@ def sample_report_main(
 ) -> int:
     """Command line of the million-problem benchmarks: `bench(url, iterations, seen)` on a
     temporary SQLite file, then on PostgreSQL when reachable; prints a table, writes JSON."""
-    from benchmarks.bench_step import DEFAULT_PG, postgres_database
-
     parser = argparse.ArgumentParser(
         description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -74,10 +106,10 @@ def sample_report_main(
         print("sqlite (synchronous=FULL) ...", flush=True)
         rows["sqlite"] = bench(f"sqlite:///{Path(folder) / 'bench.db'}", args.iterations, args.seen)
     if not args.no_postgres:
-        pg = postgres_database(os.environ.get("ZPD_TEST_POSTGRES_URL", DEFAULT_PG))
-        if pg:
-            print("postgresql ...", flush=True)
-            rows["postgresql"] = bench(pg, args.iterations, args.seen)
+        with postgres_database(f"zpd_bench_{os.getpid()}") as pg:
+            if pg:
+                print("postgresql ...", flush=True)
+                rows["postgresql"] = bench(pg, args.iterations, args.seen)
     print(f"\n{title.format(seen=args.seen)}")
     print(
         f"{'database':<12}{'sample(256) median':>20}{'p99':>9}{'report(256x8) median':>22}{'p99':>9}"
