@@ -9,22 +9,38 @@ imported only when one of these subcommands runs.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import Any
 
 from gpu_worker.config import add_config_arguments, config_from_args
 from gpu_worker.sft import add_sft_arguments, sft_config_from_args
 
 
+def _run_config(
+    command: str,
+    args: argparse.Namespace,
+    parse: Callable[[argparse.Namespace], Any],
+    start: Callable[[Any], object],
+) -> int:
+    """`start(parse(args))`; 2 with the reason when the flags make an invalid configuration."""
+    try:
+        config = parse(args)
+    except ValueError as exc:
+        print(f"zpd {command}: {exc}")
+        return 2
+    start(config)
+    return 0
+
+
 def run_train(args: argparse.Namespace) -> int:
     """Run the worker with the parsed flags; 2 on an invalid configuration."""
-    try:
-        config = config_from_args(args)
-    except ValueError as exc:
-        print(f"zpd train: {exc}")
-        return 2
-    from gpu_worker.train import train
 
-    train(config)
-    return 0
+    def start(config: Any) -> None:
+        from gpu_worker.train import train  # torch and vLLM: only when the command runs
+
+        train(config)
+
+    return _run_config("train", args, config_from_args, start)
 
 
 def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
@@ -99,15 +115,9 @@ def register_demo(subparsers: argparse._SubParsersAction) -> None:
 
 def run_sft(args: argparse.Namespace) -> int:
     """Run the SFT-on-failures loop with the parsed flags; 2 on an invalid configuration."""
-    try:
-        config = sft_config_from_args(args)
-    except ValueError as exc:
-        print(f"zpd sft: {exc}")
-        return 2
-    from gpu_worker.sft import sft
+    from gpu_worker.sft import sft  # imports torch only inside
 
-    sft(config)
-    return 0
+    return _run_config("sft", args, sft_config_from_args, sft)
 
 
 def register_sft(subparsers: argparse._SubParsersAction) -> None:
