@@ -55,3 +55,11 @@ def test_worker_defaults_then_options() -> None:
 def test_bad_strategy_flags_are_refused_with_the_fix(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         TrainConfig(**kwargs)
+
+
+def test_the_help_text_lists_exactly_the_service_strategies() -> None:
+    """config.py keeps its own list (no service import at CLI build time): keep it true."""
+    from gpu_worker.config import KNOWN_STRATEGIES
+    from service.curricula import strategy_names
+
+    assert sorted(KNOWN_STRATEGIES) == strategy_names()
