@@ -146,10 +146,13 @@ class OptionReader:
         too_low = low is not None and (value <= low if low_open else value < low)
         too_high = high is not None and value > high
         if too_low or too_high:
-            left = "(" if low_open else "["
-            raise StrategyError(
-                f"{self._strategy}: option {key!r} must be in {left}{low}, {high}], got {value}"
-            )
+            if high is None:
+                bound = f"{'>' if low_open else '>='} {low}"
+            elif low is None:
+                bound = f"<= {high}"
+            else:
+                bound = f"in {'(' if low_open else '['}{low}, {high}]"
+            raise StrategyError(f"{self._strategy}: option {key!r} must be {bound}, got {value}")
         return int(value) if integer else float(value)
 
     def choice(self, key: str, default: str, allowed: tuple[str, ...]) -> str:

@@ -15,7 +15,7 @@ Options:
     gamma: discount in (0, 1] (0.95; 1 is the stationary UCB1 form).
     c: exploration weight >= 0 (1.0).
     selection: ``"argmax"`` or ``"boltzmann"`` (``"argmax"``).
-    tau: temperature of ``"boltzmann"`` > 0 (0.2).
+    tau: temperature of ``"boltzmann"`` >= 0.001 (0.2).
     objective: the arm reward, as in ``sec`` (``"abs_advantage"``).
     advantage_std: how rewards become advantages (``"unbiased"``).
 """
@@ -29,6 +29,7 @@ import numpy as np
 
 from service.curricula.base import ArmFeedback, ArmInfo, OptionReader, State, register
 from service.curricula.objectives import (
+    MIN_TAU,
     OBJECTIVES,
     argmax_mass,
     initial_state_with,
@@ -63,7 +64,7 @@ class DiscountedUCB:
         self.gamma = read.number("gamma", 0.95, low=0.0, high=1.0, low_open=True)
         self.c = read.number("c", 1.0, low=0.0)
         self.selection = read.choice("selection", "argmax", SELECTIONS)
-        self.tau = read.number("tau", 0.2, low=0.0, low_open=True)
+        self.tau = read.number("tau", 0.2, low=MIN_TAU)
         self.objective = read.choice("objective", "abs_advantage", OBJECTIVES)
         self.advantage_std = read.choice("advantage_std", "unbiased", ADVANTAGE_STD_MODES)
         read.finish()

@@ -16,7 +16,9 @@ Options:
     sampling: ``"epsilon_greedy"``, ``"boltzmann"`` or ``"normalized"``
         (``"epsilon_greedy"``: keeps looking at arms whose progress has stopped).
     epsilon: exploration mass of ``epsilon_greedy`` in [0, 1] (0.2).
-    tau: temperature of ``boltzmann`` > 0 (0.02: progress values are small).
+    epsilon_arms: where ``epsilon_greedy`` spends ``epsilon``: ``"non_argmax"`` (a random
+        arm other than the argmax, as SEC's released code) or ``"all"`` (any arm).
+    tau: temperature of ``boltzmann`` >= 0.001 (0.02: progress values are small).
     advantage_std: how rewards become advantages (``"unbiased"``; unused by the score).
 """
 
@@ -36,6 +38,8 @@ from service.curricula.base import (
     register,
 )
 from service.curricula.objectives import (
+    EPSILON_ARMS,
+    MIN_TAU,
     SAMPLING_RULES,
     memory_to_json,
     outcome_memory,
@@ -56,7 +60,8 @@ class LearningProgress:
         self.alpha_slow = read.number("alpha_slow", 0.05, low=0.0, high=1.0, low_open=True)
         self.sampling = read.choice("sampling", "epsilon_greedy", SAMPLING_RULES)
         self.epsilon = read.number("epsilon", 0.2, low=0.0, high=1.0)
-        self.tau = read.number("tau", 0.02, low=0.0, low_open=True)
+        self.epsilon_arms = read.choice("epsilon_arms", "non_argmax", EPSILON_ARMS)
+        self.tau = read.number("tau", 0.02, low=MIN_TAU)
         self.advantage_std = read.choice("advantage_std", "unbiased", ADVANTAGE_STD_MODES)
         read.finish()
         if self.alpha_slow >= self.alpha_fast:
@@ -71,6 +76,7 @@ class LearningProgress:
             "alpha_slow": self.alpha_slow,
             "sampling": self.sampling,
             "epsilon": self.epsilon,
+            "epsilon_arms": self.epsilon_arms,
             "tau": self.tau,
             "advantage_std": self.advantage_std,
         }
@@ -85,7 +91,9 @@ class LearningProgress:
         return np.nan_to_num(np.abs(fast - slow), nan=0.0)
 
     def probabilities(self, state: State, step: int) -> np.ndarray:
-        return score_probabilities(self.progress(state), self.sampling, self.tau, self.epsilon)
+        return score_probabilities(
+            self.progress(state), self.sampling, self.tau, self.epsilon, self.epsilon_arms
+        )
 
     def update(self, state: State, feedback: ArmFeedback, step: int) -> State:
         fast = outcome_memory(state["fast"], len(state["fast"]))

@@ -5,18 +5,26 @@ Shared by the bandit strategies (``sec``, ``ducb``, ``thompson``, ``exp3``,
 
 Objectives (the per-arm reward a strategy learns from):
     abs_advantage: r_t(c), the mean |GRPO advantage| of the arm's problems (SEC paper).
-    learning_progress: |mean outcome now - mean outcome at the arm's previous report|
-        (SEC's released code; Matiisen et al., Teacher-Student Curriculum Learning, 2017).
-        The first report of an arm only records its outcome and earns nothing.
+    learning_progress: mean outcome now - mean outcome at the arm's previous report, signed,
+        the memory starting at 0 (SEC's released code, objective ``progress``): the first
+        report earns the outcome itself, and an arm whose success falls earns a negative
+        reward.
+    abs_learning_progress: |mean outcome now - mean outcome at the arm's previous report|
+        (Matiisen et al., Teacher-Student Curriculum Learning, 2017): forgetting counts as
+        progress, and the first report of an arm only records its outcome and earns nothing.
     pass_rate: 2 sqrt(p (1 - p)) with p the arm's mean outcome reward clipped to [0, 1]:
         the expected |advantage| of binary rewards at pass rate p, without the noise of
         the sampled groups.
 
 Sampling rules (scores -> probabilities):
-    boltzmann: softmax(Q / tau).
-    normalized: proportional to max(Q, 0); uniform when every Q <= 0.
-    epsilon_greedy: 1 - epsilon on the argmax (split evenly between tied arms), epsilon
-        spread uniformly over all arms.
+    boltzmann: softmax(Q / tau), tau >= MIN_TAU.
+    normalized: proportional to max(Q, 0.01) (SEC's released code floors Q at 0.01, so an
+        arm whose value fell to 0 is still drawn now and then).
+    epsilon_greedy: 1 - epsilon on the argmax (split evenly between tied arms); epsilon
+        spread uniformly over the other arms (``epsilon_arms="non_argmax"``, SEC's released
+        code) or over all arms (``"all"``, the textbook rule). SEC's released code breaks
+        ties by taking the first arm; here tied arms share the mass, so the result does not
+        depend on the order of the arms.
 """
 
 from __future__ import annotations
@@ -29,8 +37,14 @@ import numpy as np
 from service.curricula.base import ArmFeedback
 from service.curricula.td import boltzmann_probabilities
 
-OBJECTIVES = ("abs_advantage", "learning_progress", "pass_rate")
+OBJECTIVES = ("abs_advantage", "learning_progress", "abs_learning_progress", "pass_rate")
 SAMPLING_RULES = ("boltzmann", "normalized", "epsilon_greedy")
+EPSILON_ARMS = ("non_argmax", "all")
+NORMALIZED_FLOOR = 0.01
+"""The floor on Q of the ``normalized`` rule (SEC's released code)."""
+MIN_TAU = 1e-3
+"""The smallest Boltzmann temperature accepted: below it softmax(Q / tau) is an argmax in
+all but name, and ever smaller values only court overflow."""
 
 
 @dataclass(frozen=True)
@@ -52,9 +66,9 @@ class ObjectiveReward:
 
 def initial_state_with(fields: dict[str, float], n_arms: int, objective: str) -> dict[str, Any]:
     """A state of per-arm lists starting at ``fields``' values, plus the outcome memory the
-    ``learning_progress`` objective needs (each arm's last mean outcome, None until seen)."""
+    learning-progress objectives need (each arm's last mean outcome, None until seen)."""
     state: dict[str, Any] = {name: [value] * n_arms for name, value in fields.items()}
-    if objective == "learning_progress":
+    if objective in ("learning_progress", "abs_learning_progress"):
         state["last_outcome"] = [None] * n_arms
     return state
 
@@ -86,24 +100,25 @@ def objective_reward(
         p = np.clip(np.where(has_outcome, outcome, 0.0), 0.0, 1.0)
         reward = np.where(has_outcome, 2.0 * np.sqrt(p * (1.0 - p)), 0.0)
         return ObjectiveReward(reward=reward, present=has_outcome)
-    if objective == "learning_progress":
+    if objective in ("learning_progress", "abs_learning_progress"):
         previous = (
             np.full(outcome.shape, np.nan) if last_outcome is None else np.asarray(last_outcome)
         )
+        memory = np.where(has_outcome, outcome, previous)
+        if objective == "learning_progress":
+            # signed, from a memory that starts at 0 (SEC's released code)
+            change = np.where(has_outcome, outcome - np.nan_to_num(previous, nan=0.0), 0.0)
+            return ObjectiveReward(reward=change, present=has_outcome, last_outcome=memory)
         earned = has_outcome & ~np.isnan(previous)
         reward = np.where(earned, np.abs(np.where(earned, outcome - previous, 0.0)), 0.0)
-        memory = np.where(has_outcome, outcome, previous)
         return ObjectiveReward(reward=reward, present=earned, last_outcome=memory)
     raise ValueError(f"unknown objective {objective!r}")
 
 
 def normalized_probabilities(q: np.ndarray) -> np.ndarray:
-    """Probabilities proportional to ``max(Q, 0)``; uniform when no arm is positive."""
-    weights = np.maximum(np.asarray(q, dtype=np.float64), 0.0)
-    total = weights.sum()
-    if total <= 0.0:
-        return np.full(weights.shape, 1.0 / weights.size)
-    return weights / total
+    """Probabilities proportional to ``max(Q, NORMALIZED_FLOOR)``."""
+    weights = np.maximum(np.asarray(q, dtype=np.float64), NORMALIZED_FLOOR)
+    return weights / weights.sum()
 
 
 def argmax_mass(scores: np.ndarray) -> np.ndarray:
@@ -113,18 +128,32 @@ def argmax_mass(scores: np.ndarray) -> np.ndarray:
     return best / best.sum()
 
 
-def epsilon_greedy_probabilities(q: np.ndarray, epsilon: float) -> np.ndarray:
-    """``1 - epsilon`` on the argmax (ties split), ``epsilon / N`` on every arm."""
+def epsilon_greedy_probabilities(
+    q: np.ndarray, epsilon: float, epsilon_arms: str = "non_argmax"
+) -> np.ndarray:
+    """``1 - epsilon`` on the argmax (ties split), ``epsilon`` spread over the other arms.
+
+    With ``epsilon_arms="all"`` the ``epsilon`` is spread over every arm, the argmax
+    included. When every arm ties for the argmax, all arms share the mass evenly.
+    """
     q = np.asarray(q, dtype=np.float64)
-    return (1.0 - epsilon) * argmax_mass(q) + epsilon / q.size
+    greedy = argmax_mass(q)
+    if epsilon_arms == "all":
+        return (1.0 - epsilon) * greedy + epsilon / q.size
+    others = greedy == 0.0
+    if not others.any():
+        return greedy
+    return (1.0 - epsilon) * greedy + epsilon * others / others.sum()
 
 
-def score_probabilities(q: np.ndarray, rule: str, tau: float, epsilon: float) -> np.ndarray:
+def score_probabilities(
+    q: np.ndarray, rule: str, tau: float, epsilon: float, epsilon_arms: str = "non_argmax"
+) -> np.ndarray:
     """Scores to probabilities under one of :data:`SAMPLING_RULES`."""
     if rule == "boltzmann":
         return boltzmann_probabilities(q, tau)
     if rule == "normalized":
         return normalized_probabilities(q)
     if rule == "epsilon_greedy":
-        return epsilon_greedy_probabilities(q, epsilon)
+        return epsilon_greedy_probabilities(q, epsilon, epsilon_arms)
     raise ValueError(f"unknown sampling rule {rule!r}")

@@ -9,14 +9,18 @@ The released SEC code also offers other rewards and sampling rules; they are opt
 
 Options:
     alpha: TD learning rate in (0, 1] (paper: 0.5; 0.2 for MATH on 3B).
-    tau: Boltzmann temperature > 0 (paper: 0.2 to 1.0).
+    tau: Boltzmann temperature >= 0.001 (paper: 0.2 to 1.0).
     unsampled: ``"hold"`` (paper's text: absent arms keep Q) or ``"decay"``
         (released code: absent arms are updated with r = 0).
-    objective: ``"abs_advantage"`` (paper), ``"learning_progress"`` (|change of the arm's
-        mean outcome between its consecutive reports|) or ``"pass_rate"`` (2 sqrt(p(1-p))).
-    sampling: ``"boltzmann"`` (paper), ``"normalized"`` (proportional to max(Q, 0)) or
-        ``"epsilon_greedy"``.
+    objective: ``"abs_advantage"`` (paper), ``"learning_progress"`` (signed change of the
+        arm's mean outcome since its previous report, from 0: released code),
+        ``"abs_learning_progress"`` (the absolute change, Matiisen et al.) or
+        ``"pass_rate"`` (2 sqrt(p(1-p))).
+    sampling: ``"boltzmann"`` (paper), ``"normalized"`` (proportional to max(Q, 0.01),
+        released code) or ``"epsilon_greedy"``.
     epsilon: exploration mass of ``epsilon_greedy`` in [0, 1] (0.1).
+    epsilon_arms: where ``epsilon_greedy`` spends ``epsilon``: ``"non_argmax"`` (released
+        code: a random arm other than the argmax) or ``"all"`` (any arm).
     advantage_std: how rewards become advantages: ``"unbiased"``, ``"population"``, ``"none"``.
 """
 
@@ -29,6 +33,8 @@ import numpy as np
 
 from service.curricula.base import ArmFeedback, ArmInfo, OptionReader, State, register
 from service.curricula.objectives import (
+    EPSILON_ARMS,
+    MIN_TAU,
     OBJECTIVES,
     SAMPLING_RULES,
     initial_state_with,
@@ -50,11 +56,12 @@ class SelfEvolvingCurriculum:
     def __init__(self, options: Mapping[str, Any], arms: list[ArmInfo]) -> None:
         read = OptionReader(self.name, options)
         self.alpha = read.number("alpha", 0.5, low=0.0, high=1.0, low_open=True)
-        self.tau = read.number("tau", 1.0, low=0.0, high=None, low_open=True)
+        self.tau = read.number("tau", 1.0, low=MIN_TAU)
         self.unsampled = read.choice("unsampled", "hold", UNSAMPLED_MODES)
         self.objective = read.choice("objective", "abs_advantage", OBJECTIVES)
         self.sampling = read.choice("sampling", "boltzmann", SAMPLING_RULES)
         self.epsilon = read.number("epsilon", 0.1, low=0.0, high=1.0)
+        self.epsilon_arms = read.choice("epsilon_arms", "non_argmax", EPSILON_ARMS)
         self.advantage_std = read.choice("advantage_std", "unbiased", ADVANTAGE_STD_MODES)
         read.finish()
 
@@ -66,6 +73,7 @@ class SelfEvolvingCurriculum:
             "objective": self.objective,
             "sampling": self.sampling,
             "epsilon": self.epsilon,
+            "epsilon_arms": self.epsilon_arms,
             "advantage_std": self.advantage_std,
         }
 
@@ -73,7 +81,9 @@ class SelfEvolvingCurriculum:
         return initial_state_with({"q": 0.0}, len(arms), self.objective)
 
     def probabilities(self, state: State, step: int) -> np.ndarray:
-        return score_probabilities(np.asarray(state["q"]), self.sampling, self.tau, self.epsilon)
+        return score_probabilities(
+            np.asarray(state["q"]), self.sampling, self.tau, self.epsilon, self.epsilon_arms
+        )
 
     def update(self, state: State, feedback: ArmFeedback, step: int) -> State:
         q = np.asarray(state["q"], dtype=np.float64)

@@ -22,7 +22,14 @@ def td_update(q: np.ndarray, feedback: ArmFeedback, alpha: float, unsampled: str
 
 
 def boltzmann_probabilities(q: np.ndarray, tau: float) -> np.ndarray:
-    """``softmax(Q / tau)``, computed stably (max subtracted before exp)."""
-    z = np.asarray(q, dtype=np.float64) / tau
-    z = np.exp(z - z.max())
+    """``softmax(Q / tau)``, computed stably.
+
+    The max is subtracted before dividing by ``tau``, so ``Q / tau`` never overflows: every
+    exponent is <= 0, the best arm's is exactly 0, and the sum is at least 1 whatever the
+    scale of ``Q`` or how small ``tau`` is.
+    """
+    q = np.asarray(q, dtype=np.float64)
+    best = q.max()
+    with np.errstate(over="ignore"):  # a gap of -inf is fine: its exp is 0
+        z = np.exp(np.where(q == best, 0.0, (q - best) / tau))
     return z / z.sum()

@@ -49,6 +49,7 @@ def test_create_get_list_run(client: TestClient) -> None:
         "objective": "abs_advantage",
         "sampling": "boltzmann",
         "epsilon": 0.1,
+        "epsilon_arms": "non_argmax",
         "advantage_std": "unbiased",
     }
     assert [a["name"] for a in run["arms"]] == ["easy", "medium", "hard"]

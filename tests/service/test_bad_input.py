@@ -128,6 +128,8 @@ CREATES: list[tuple[str, dict[str, Any], str]] = [
     ("alpha zero", {"strategy": {"name": "sec", "alpha": 0}}, "alpha"),
     ("alpha above one", {"strategy": {"name": "sec", "alpha": 1.01}}, "alpha"),
     ("tau zero", {"strategy": {"name": "sec", "tau": 0}}, "tau"),
+    ("tau tiny", {"strategy": {"name": "sec", "tau": 1e-320}}, "'tau' must be >= 0.001"),
+    ("tau tiny ducb", {"strategy": {"name": "ducb", "tau": 1e-4}}, "'tau' must be >= 0.001"),
     ("unknown strategy", {"strategy": {"name": "magic"}}, "unknown strategy"),
     ("unknown option", {"strategy": {"name": "sec", "temperature": 1}}, "unknown option"),
     ("ordered without total_steps", {"strategy": {"name": "ordered"}}, "total_steps"),

@@ -24,8 +24,8 @@ def test_moving_averages_by_hand() -> None:
     assert state["fast"][:2] == pytest.approx([0.4, 0.95])
     assert state["slow"][:2] == pytest.approx([0.24, 0.91])
     assert lp.values(state).tolist() == pytest.approx([0.16, 0.04, 0.0])
-    # epsilon-greedy (default epsilon 0.2): 0.8 on arm 0, 0.2 / 3 everywhere
-    assert lp.probabilities(state, 2).tolist() == pytest.approx([0.8 + 0.2 / 3, 0.2 / 3, 0.2 / 3])
+    # epsilon-greedy (default epsilon 0.2): 0.8 on arm 0, 0.2 / 2 on each other arm
+    assert lp.probabilities(state, 2).tolist() == pytest.approx([0.8, 0.1, 0.1])
 
 
 def test_forgetting_counts_as_progress() -> None:
@@ -44,7 +44,8 @@ def test_boltzmann_and_normalized_rules() -> None:
     w = [math.exp(0.1 / 0.05), 1.0]
     assert boltz.probabilities(state, 0).tolist() == pytest.approx([x / sum(w) for x in w])
     norm = build_strategy("learning_progress", {"sampling": "normalized"}, infos)
-    assert norm.probabilities(state, 0).tolist() == pytest.approx([1.0, 0.0])
+    # progress 0.1 and 0, floored at 0.01: 0.1 / 0.11 and 0.01 / 0.11
+    assert norm.probabilities(state, 0).tolist() == pytest.approx([0.1 / 0.11, 0.01 / 0.11])
 
 
 @pytest.mark.parametrize(
@@ -55,6 +56,7 @@ def test_boltzmann_and_normalized_rules() -> None:
         ({"alpha_fast": 0}, "alpha_fast"),
         ({"sampling": "ucb"}, "sampling"),
         ({"epsilon": 2}, "epsilon"),
+        ({"tau": 1e-320}, ">= 0.001"),
         ({"window": 3}, "unknown option"),
     ],
 )
