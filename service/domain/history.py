@@ -8,7 +8,8 @@ from sqlalchemy import or_, select
 
 from service.db.models import Report
 from service.db.transaction import Database
-from service.domain.runs import _aware, load_run
+from service.domain.answers import aware
+from service.domain.runs import load_run
 from service.schemas import HistoryOut, HistoryPoint
 
 MAX_POINTS_LIMIT = 10_000
@@ -44,7 +45,7 @@ def history(
             HistoryPoint(
                 step=row.seq,
                 report_id=row.report_id,
-                created_at=_aware(row.created_at),
+                created_at=aware(row.created_at),
                 q=dict(zip(names, row.q, strict=True)),
                 probabilities=dict(zip(names, row.probabilities, strict=True)),
                 rewards={n: r for n, r in zip(names, row.rewards, strict=True) if r is not None},

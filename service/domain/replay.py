@@ -10,7 +10,8 @@ from sqlalchemy import select
 
 from service.db.models import Report, Sample
 from service.db.transaction import Database
-from service.domain.runs import arm_infos, load_run, strategy_of
+from service.domain.answers import arm_infos, strategy_of
+from service.domain.runs import load_run
 from service.domain.state import Replayed, replay
 
 

@@ -12,38 +12,35 @@ import hashlib
 import math
 import secrets
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 import orjson
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from service import observability
 from service.auth import DEFAULT_TENANT
 from service.cache import RunCache
-from service.curricula import (
-    ArmInfo,
-    Strategy,
-    StrategyError,
-    build_strategy,
-    draw_batch,
-    sample_rng,
-)
+from service.curricula import ArmInfo, StrategyError, build_strategy, draw_batch, sample_rng
 from service.curricula import auto_arms as auto_math
-from service.curricula.auto_arms import AutoArmOptions, restrict_to_members
-from service.curricula.problems import ProblemOptions, parse_problem_options
-from service.curricula.sampling import Batch
+from service.curricula.auto_arms import AutoArmOptions
+from service.curricula.problems import parse_problem_options
 from service.db.models import Arm, Report, Run, Sample, utcnow
 from service.db.transaction import Database
-from service.domain import auto_arms, problems
+from service.domain import auto_arms
+from service.domain.answers import report_out, run_out, sample_out, strategy_of
+from service.domain.checks import (
+    check_arm_count,
+    check_batch_size,
+    check_result_count,
+    check_results,
+)
+from service.domain.leases import expire_leases, lease_counts
 from service.domain.state import absorb, apply_report
+from service.domain.trackers import tracker_for
 from service.errors import Conflict, InvalidRequest, NotFound
 from service.schemas import (
-    ArmState,
     AutoArmsSpec,
     CreateRunRequest,
     ReportOut,
@@ -59,20 +56,6 @@ from service.settings import Settings
 def new_id() -> str:
     """A fresh opaque identifier (32 hex digits)."""
     return uuid.uuid4().hex
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; they were written in UTC.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def arm_infos(run: Run) -> list[ArmInfo]:
-    return [ArmInfo(name=a.name, size=a.size, tags=a.tags) for a in run.arms]
-
-
-def strategy_of(run: Run) -> Strategy:
-    """Rebuild the run's strategy object from its stored name and options."""
-    return build_strategy(run.strategy_name, run.strategy_options, arm_infos(run))
 
 
 def load_run(
@@ -97,106 +80,6 @@ def load_run(
     return run
 
 
-@dataclass(frozen=True)
-class LeaseCounts:
-    """Samples of a run not reported yet, within and past their lease."""
-
-    pending: int = 0
-    expired: int = 0
-
-
-def lease_counts(session: Session, run_ids: Sequence[str]) -> dict[str, LeaseCounts]:
-    """Pending and expired samples per run; overdue samples not marked yet count as expired."""
-    if not run_ids:
-        return {}
-    now = utcnow()
-    overdue = Sample.lease_expires_at < now
-    rows = session.execute(
-        select(
-            Sample.run_id,
-            func.count().filter(~overdue | Sample.lease_expires_at.is_(None)),
-            func.count().filter(overdue),
-        )
-        .where(
-            Sample.run_id.in_(run_ids),
-            Sample.reported_at.is_(None),
-            Sample.expired_at.is_(None),
-        )
-        .group_by(Sample.run_id)
-    ).all()
-    marked = dict(
-        session.execute(select(Run.id, Run.samples_expired).where(Run.id.in_(run_ids))).all()
-    )
-    counts = {run_id: LeaseCounts(0, marked.get(run_id, 0)) for run_id in run_ids}
-    for run_id, pending, late in rows:
-        counts[run_id] = LeaseCounts(pending, marked.get(run_id, 0) + late)
-    return counts
-
-
-def expire_leases(session: Session, run: Run) -> int:
-    """Mark the run's samples whose lease ran out unreported; returns how many (locked run)."""
-    now = utcnow()
-    result = session.execute(
-        update(Sample)
-        .where(
-            Sample.run_id == run.id,
-            Sample.reported_at.is_(None),
-            Sample.expired_at.is_(None),
-            Sample.lease_expires_at < now,
-        )
-        .values(expired_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    expired = int(cast(CursorResult[Any], result).rowcount or 0)
-    if expired:
-        run.samples_expired += expired
-        observability.record_lease_expiries(expired)
-    return expired
-
-
-def run_out(
-    run: Run, strategy: Strategy | None = None, leases: LeaseCounts | None = None
-) -> RunOut:
-    """Shape a run as the wire's ``RunOut``."""
-    leases = leases or LeaseCounts()
-    strategy = strategy or strategy_of(run)
-    q = strategy.values(run.strategy_state)
-    p = sampling_probabilities(run, strategy)
-    arms = [
-        ArmState(
-            name=arm.name,
-            size=arm.size,
-            tags=arm.tags,
-            q=float(q[i]),
-            probability=float(p[i]),
-            times_sampled=arm.times_sampled,
-            times_reported=arm.times_reported,
-            last_reward=arm.last_reward,
-            mean_outcome_reward=(
-                arm.outcome_sum / arm.outcome_count if arm.outcome_count else None
-            ),
-            members=arm.members,
-        )
-        for i, arm in enumerate(run.arms)
-    ]
-    return RunOut(
-        run_id=run.id,
-        name=run.name,
-        strategy={"name": run.strategy_name, **run.strategy_options},
-        seed=run.seed,
-        step=run.step,
-        samples=run.samples,
-        problems=run.problem_options,
-        demonstrations=run.demonstrations,
-        auto_arms=run.auto_arms,
-        samples_pending=leases.pending,
-        samples_expired=leases.expired,
-        created_at=_aware(run.created_at),
-        updated_at=_aware(run.updated_at),
-        arms=arms,
-    )
-
-
 def create_run(
     db: Database, request: CreateRunRequest, settings: Settings, tenant: str = DEFAULT_TENANT
 ) -> RunOut:
@@ -217,11 +100,7 @@ def create_run(
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise InvalidRequest("arm names must be unique", {"duplicates": duplicates})
-    if len(names) > settings.max_arms:
-        raise InvalidRequest(
-            f"a run may have at most {settings.max_arms} arms (ZPD_MAX_ARMS)",
-            {"arms": len(names), "limit": settings.max_arms},
-        )
+    check_arm_count(len(names), settings)
     try:
         strategy = build_strategy(request.strategy.name, request.strategy.options(), infos)
     except StrategyError as exc:
@@ -287,12 +166,7 @@ def _form_auto_arms(
     except StrategyError as exc:
         spec.pop("embeddings", None)
         raise InvalidRequest(str(exc), {"auto_arms": spec}) from exc
-    if auto.arm_count > settings.max_arms:
-        raise InvalidRequest(
-            f"auto_arms makes {auto.arm_count} arms (clusters x (buckets + 2)); a run may have "
-            f"at most {settings.max_arms} (ZPD_MAX_ARMS)",
-            {"arms": auto.arm_count, "limit": settings.max_arms},
-        )
+    check_arm_count(auto.arm_count, settings, "auto_arms (clusters x (buckets + 2))")
     clusters = None if vectors is None else auto_math.cluster_problems(vectors, auto.clusters, seed)
     return auto, clusters, auto_math.arm_infos(auto)
 
@@ -308,7 +182,7 @@ def get_run(
             return cached
     with db.transaction() as session:
         run = load_run(session, run_id, tenant=tenant)
-        answer = run_out(run, leases=lease_counts(session, [run.id])[run.id])
+        answer = run_out(run, leases=lease_counts(session, [run.id], utcnow())[run.id])
     if cache and generation is not None:
         cache.put(run_id, generation, run.tenant, answer)
     return answer
@@ -321,25 +195,8 @@ def list_runs(db: Database, tenant: str | None = None) -> RunList:
         if tenant is not None:
             query = query.where(Run.tenant == tenant)
         runs = session.scalars(query).all()
-        leases = lease_counts(session, [run.id for run in runs])
+        leases = lease_counts(session, [run.id for run in runs], utcnow())
         return RunList(runs=[run_out(run, leases=leases[run.id]) for run in runs])
-
-
-def _sample_out(run: Run, row: Sample) -> SampleOut:
-    names = [arm.name for arm in run.arms]
-    # one validation of plain data (in pydantic's core) beats 256 model constructions
-    return SampleOut.model_validate(
-        {
-            "sample_id": row.sample_id,
-            "run_id": run.id,
-            "step": row.step,
-            "probabilities": dict(zip(names, row.probabilities, strict=True)),
-            "items": [
-                {"arm": names[a], "index": None if i < 0 else i}
-                for a, i in zip(row.arm_positions, row.indices, strict=True)
-            ],
-        }
-    )
 
 
 def sample(
@@ -360,11 +217,7 @@ def sample(
         NotFound: unknown run.
         InvalidRequest: batch_size above ``max_batch_size``.
     """
-    if request.batch_size > settings.max_batch_size:
-        raise InvalidRequest(
-            f"batch_size must be at most {settings.max_batch_size} (ZPD_MAX_BATCH_SIZE)",
-            {"batch_size": request.batch_size, "limit": settings.max_batch_size},
-        )
+    check_batch_size(request.batch_size, settings)
     with db.transaction(write=True) as session:
         run = load_run(session, run_id, tenant=tenant, lock=True)
         if request.sample_id is not None:
@@ -378,29 +231,30 @@ def sample(
                         f"{len(stored.indices)}",
                         {"sample_id": request.sample_id},
                     )
-                return _sample_out(run, stored)
-        expire_leases(session, run)
+                return sample_out(run, stored)
+        now = utcnow()
+        expire_leases(session, run, now)
         strategy = strategy_of(run)
-        probabilities = sampling_probabilities(run, strategy)
+        tracker = tracker_for(run)
+        probabilities = tracker.restrict(strategy.probabilities(run.strategy_state, run.step))
         rng = sample_rng(run.seed, run.samples)
         batch = draw_batch(
             probabilities,
             request.batch_size,
             rng,
             seed=run.seed,
-            # automatic arms pick their members themselves
-            sizes=[None if run.auto_arms else arm.size for arm in run.arms],
+            sizes=tracker.sizes(),
             drawn_before=[arm.cursor for arm in run.arms],
         )
-        indices, consumed = _pick_problems(session, run, request, batch, rng)
+        demonstrations = request.purpose == "demonstrations"
+        indices, consumed = tracker.pick(session, batch, rng, demonstrations)
         for arm, count, passed in zip(
             run.arms, batch.counts.tolist(), consumed.tolist(), strict=True
         ):
             arm.times_sampled += count
             arm.cursor += passed
-        if request.purpose == "demonstrations":
+        if demonstrations:
             run.demonstrations += request.batch_size
-        now = utcnow()
         lease = request.lease_seconds or settings.sample_lease_seconds
         row = Sample(
             run_id=run.id,
@@ -416,82 +270,15 @@ def sample(
         run.samples += 1
         run.updated_at = row.created_at
         session.add(row)
-        answer = _sample_out(run, row)
+        answer = sample_out(run, row)
     if cache:
         cache.invalidate(run_id)
     return answer
 
 
-def _pick_problems(
-    session: Session, run: Run, request: SampleRequest, batch: Batch, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """Indices per slot and stream advance per arm: uniform, or by per-problem posterior."""
-    options = problem_options_of(run)
-    demonstrations = request.purpose == "demonstrations"
-    if demonstrations and options is None:
-        raise InvalidRequest(
-            "purpose 'demonstrations' needs per-problem tracking: create the run with "
-            '"problems": {"selection": "uniform"} (or "frontier")'
-        )
-    if run.auto_arms is not None and options is not None:
-        auto = auto_math.options_from_dict(run.auto_arms)
-        return auto_arms.pick_members(session, run, auto, batch.arms, rng, options, demonstrations)
-    if options is None or not (demonstrations or options.selection == "frontier"):
-        return batch.indices, batch.counts
-    return problems.pick_problems(session, run, batch.arms, rng, options, demonstrations)
-
-
-def sampling_probabilities(run: Run, strategy: Strategy) -> np.ndarray:
-    """The strategy's probabilities; with automatic arms, restricted to non-empty arms."""
-    p = strategy.probabilities(run.strategy_state, run.step)
-    if run.auto_arms is None:
-        return p
-    return restrict_to_members(p, np.array([arm.members or 0 for arm in run.arms]))
-
-
-def problem_options_of(run: Run) -> ProblemOptions | None:
-    return parse_problem_options(run.problem_options) if run.problem_options else None
-
-
 def _body_hash(sample_id: str | None, results: list[dict[str, Any]]) -> str:
     body = {"sample_id": sample_id, "results": results}
     return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
-def _report_out(run_id: str, names: Sequence[str], row: Report) -> ReportOut:
-    return ReportOut(
-        report_id=row.report_id,
-        run_id=run_id,
-        step=row.seq,
-        arm_rewards={n: r for n, r in zip(names, row.rewards, strict=True) if r is not None},
-        q=dict(zip(names, row.q, strict=True)),
-        probabilities=dict(zip(names, row.probabilities, strict=True)),
-    )
-
-
-def _validate_results(run: Run, results: list[dict[str, Any]], settings: Settings) -> None:
-    by_name = {arm.name: arm for arm in run.arms}
-    unknown = sorted({r["arm"] for r in results} - set(by_name))
-    if unknown:
-        raise InvalidRequest(
-            f"unknown arm(s) {unknown}; this run's arms are {list(by_name)}",
-            {"unknown_arms": unknown},
-        )
-    for i, result in enumerate(results):
-        size = by_name[result["arm"]].size
-        if result.get("index") is not None and size is not None and result["index"] >= size:
-            raise InvalidRequest(
-                f"results[{i}].index {result['index']} is outside arm {result['arm']!r} "
-                f"of size {size}",
-                {"result": i},
-            )
-        values = result.get("rewards") or result.get("advantages") or []
-        if len(values) > settings.max_rollouts:
-            raise InvalidRequest(
-                f"results[{i}] has {len(values)} values; at most {settings.max_rollouts} "
-                "rollouts per problem (ZPD_MAX_ROLLOUTS)",
-                {"result": i},
-            )
 
 
 def report(
@@ -513,11 +300,7 @@ def report(
         InvalidRequest: unknown arm, index outside its arm, unknown sample_id, too many results.
         Conflict: the report_id was used before with a different body.
     """
-    if len(request.results) > settings.max_results:
-        raise InvalidRequest(
-            f"a report may hold at most {settings.max_results} results (ZPD_MAX_RESULTS)",
-            {"results": len(request.results), "limit": settings.max_results},
-        )
+    check_result_count(len(request.results), settings)
     report_id = request.report_id or new_id()
     # one dump in pydantic's core, not one per result
     results = request.model_dump(exclude_none=True, include={"results"})["results"]
@@ -530,23 +313,18 @@ def report(
         ).one_or_none()
         if stored is not None:
             _check_same_body(stored, body_hash)
-            return _report_out(run_id, names, stored), True
-        _validate_results(run, results, settings)
+            return report_out(run_id, names, stored), True
+        check_results(run, results, settings)
+        now = utcnow()
         if request.sample_id is not None:
-            _mark_sample_reported(session, run_id, request.sample_id)
-        expire_leases(session, run)
+            _mark_sample_reported(session, run_id, request.sample_id, now)
+        expire_leases(session, run, now)
         strategy = strategy_of(run)
         positions = {name: i for i, name in enumerate(names)}
         applied = apply_report(strategy, run.strategy_state, run.step, positions, results)
         for i in np.flatnonzero(applied.feedback.present):
             absorb(run.arms[int(i)], applied.feedback, int(i))
-        options = problem_options_of(run)
-        if options is not None and run.auto_arms is not None:
-            auto = auto_math.options_from_dict(run.auto_arms)
-            auto_arms.record_outcomes(session, run, auto, results, options)
-        elif options is not None:
-            problems.record_outcomes(session, run, positions, results, options)
-        now = utcnow()
+        tracker_for(run).record(session, positions, results)
         row = Report(
             run_id=run_id,
             report_id=report_id,
@@ -572,7 +350,7 @@ def report(
         run.strategy_state = applied.state
         run.step += 1
         run.updated_at = now
-        answer = _report_out(run_id, names, row)
+        answer = report_out(run_id, names, row)
     if cache:
         cache.invalidate(run_id)
     return answer, False
@@ -586,7 +364,7 @@ def _check_same_body(stored: Report, body_hash: str) -> None:
         )
 
 
-def _mark_sample_reported(session: Session, run_id: str, sample_id: str) -> None:
+def _mark_sample_reported(session: Session, run_id: str, sample_id: str, now: datetime) -> None:
     row = session.scalars(
         select(Sample).where(Sample.run_id == run_id, Sample.sample_id == sample_id)
     ).one_or_none()
@@ -595,4 +373,4 @@ def _mark_sample_reported(session: Session, run_id: str, sample_id: str) -> None
             f"sample_id {sample_id!r} was not issued by this run", {"sample_id": sample_id}
         )
     if row.reported_at is None:
-        row.reported_at = utcnow()
+        row.reported_at = now

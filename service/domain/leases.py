@@ -1,0 +1,84 @@
+"""Sample leases: a batch not reported in time is noticed and counted, not silently lost.
+
+Every sample row gets ``lease_expires_at`` = its creation time + ``lease_seconds`` (the
+request's, else ``ZPD_SAMPLE_LEASE_SECONDS``). A sample is
+
+* *pending* while unreported and ``now <= lease_expires_at``;
+* *expired* once unreported past its lease. Reads count overdue rows as expired without
+  writing (:func:`lease_counts`); the next write to the run (sample or report, with the
+  run locked) marks them for good (:func:`expire_leases`: ``expired_at`` set and
+  ``runs.samples_expired`` incremented), so a sample is counted as expired once, never twice.
+
+A late report of an expired sample is still applied as a training step. ``now`` is always
+passed in by the caller (from the app's clock), so tests move time instead of sleeping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy.orm import Session
+
+from service import observability
+from service.db.models import Run, Sample
+
+
+@dataclass(frozen=True)
+class LeaseCounts:
+    """Samples of a run not reported yet, within and past their lease."""
+
+    pending: int = 0
+    expired: int = 0
+
+
+def lease_counts(session: Session, run_ids: Sequence[str], now: datetime) -> dict[str, LeaseCounts]:
+    """Pending and expired samples per run at ``now``; overdue samples not marked yet count
+    as expired."""
+    if not run_ids:
+        return {}
+    overdue = Sample.lease_expires_at < now
+    rows = session.execute(
+        select(
+            Sample.run_id,
+            func.count().filter(~overdue | Sample.lease_expires_at.is_(None)),
+            func.count().filter(overdue),
+        )
+        .where(
+            Sample.run_id.in_(run_ids),
+            Sample.reported_at.is_(None),
+            Sample.expired_at.is_(None),
+        )
+        .group_by(Sample.run_id)
+    ).all()
+    marked = dict(
+        session.execute(select(Run.id, Run.samples_expired).where(Run.id.in_(run_ids))).all()
+    )
+    counts = {run_id: LeaseCounts(0, marked.get(run_id, 0)) for run_id in run_ids}
+    for run_id, pending, late in rows:
+        counts[run_id] = LeaseCounts(pending, marked.get(run_id, 0) + late)
+    return counts
+
+
+def expire_leases(session: Session, run: Run, now: datetime) -> int:
+    """Mark the run's samples whose lease ran out unreported before ``now``; returns how
+    many. The caller holds the run's lock."""
+    result = session.execute(
+        update(Sample)
+        .where(
+            Sample.run_id == run.id,
+            Sample.reported_at.is_(None),
+            Sample.expired_at.is_(None),
+            Sample.lease_expires_at < now,
+        )
+        .values(expired_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    expired = int(cast(CursorResult[Any], result).rowcount or 0)
+    if expired:
+        run.samples_expired += expired
+        observability.record_lease_expiries(expired)
+    return expired
