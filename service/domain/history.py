@@ -9,7 +9,7 @@ from sqlalchemy import or_, select
 from service.db.models import Report
 from service.db.transaction import Database
 from service.domain.answers import aware
-from service.domain.runs import load_run
+from service.domain.locking import read_run
 from service.schemas import HistoryOut, HistoryPoint
 
 MAX_POINTS_LIMIT = 10_000
@@ -32,8 +32,7 @@ def history(
     Raises:
         NotFound: unknown run.
     """
-    with db.transaction() as session:
-        run = load_run(session, run_id, tenant=tenant)
+    with read_run(db, run_id, tenant=tenant) as (session, run):
         names = [arm.name for arm in run.arms]
         remaining = max(0, run.step - since_step)
         stride = max(1, math.ceil(remaining / max_points)) if remaining else 1

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from service.db.models import Report, Sample
 from service.db.transaction import Database
 from service.domain.answers import arm_infos, strategy_of
-from service.domain.runs import load_run
+from service.domain.locking import locked_run, read_run
 from service.domain.state import Replayed, replay
 
 
@@ -47,8 +47,8 @@ def replay_run(db: Database, run_id: str, *, write: bool = False) -> ReplayResul
     Raises:
         NotFound: unknown run.
     """
-    with db.transaction(write=write) as session:
-        run = load_run(session, run_id, lock=write)
+    opened = locked_run(db, run_id) if write else read_run(db, run_id)
+    with opened as (session, run):
         strategy = strategy_of(run)
         reports = session.scalars(
             select(Report.results).where(Report.run_id == run_id).order_by(Report.seq)

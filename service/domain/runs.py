@@ -1,9 +1,28 @@
 """The domain layer: what each v1 endpoint does, on top of the one transaction helper.
 
 Every function takes the :class:`~service.db.transaction.Database`, does its work in one
-transaction and returns a wire model. Write paths lock the run first (row lock on
-PostgreSQL, the write lock of ``BEGIN IMMEDIATE`` on SQLite) so concurrent writers to one
-run serialise and end in the state of a sequential replay.
+transaction and returns a wire model (shaped by :mod:`service.domain.answers`). ``sample``
+and ``report`` run inside :func:`~service.domain.locking.locked_run`, so concurrent
+writers to one run serialise and end in the state of a sequential replay; ``get_run``,
+``list_runs`` and the history only read (see :mod:`service.domain.locking` for the rules).
+
+Idempotency (retries are safe):
+
+* ``sample`` with a ``sample_id`` already stored for the run answers the stored batch
+  again and changes nothing; the same ``sample_id`` with another ``batch_size`` is a
+  ``Conflict`` (409). Without a ``sample_id`` every call draws a new batch.
+* ``report`` with a ``report_id`` already stored answers the stored answer again (the
+  route adds ``Idempotent-Replayed: true``) and applies nothing; the same ``report_id``
+  with a different body (sha256 of ``sample_id`` and ``results``) is a ``Conflict``.
+  Without a ``report_id`` every call is a new training step.
+* The stored id is looked up *after* the run's lock is taken, so two concurrent retries
+  of one id cannot both apply: the second waits, then finds the first's row. The unique
+  constraints on ``(run_id, sample_id)`` and ``(run_id, report_id)`` back this up.
+* A refused request (4xx) raises before the transaction commits: nothing is written.
+
+Which problems fill the slots and what a report keeps per problem depends on the run's
+mode, which one :class:`~service.domain.trackers.ProblemTracker` decides; lease
+bookkeeping is :mod:`service.domain.leases`, limit checks :mod:`service.domain.checks`.
 """
 
 from __future__ import annotations
@@ -37,9 +56,10 @@ from service.domain.checks import (
     check_results,
 )
 from service.domain.leases import expire_leases, lease_counts
+from service.domain.locking import locked_run, read_run
 from service.domain.state import absorb, apply_report
 from service.domain.trackers import tracker_for
-from service.errors import Conflict, InvalidRequest, NotFound
+from service.errors import Conflict, InvalidRequest
 from service.schemas import (
     AutoArmsSpec,
     CreateRunRequest,
@@ -56,28 +76,6 @@ from service.settings import Settings
 def new_id() -> str:
     """A fresh opaque identifier (32 hex digits)."""
     return uuid.uuid4().hex
-
-
-def load_run(
-    session: Session, run_id: str, *, tenant: str | None = None, lock: bool = False
-) -> Run:
-    """The run with its arms; ``lock`` takes the run's row lock (PostgreSQL).
-
-    Args:
-        tenant: only a run of this tenant is found (None: any tenant, for operators).
-
-    Raises:
-        NotFound: no run has this id (for this tenant).
-    """
-    query = select(Run).where(Run.id == run_id).options(selectinload(Run.arms))
-    if tenant is not None:
-        query = query.where(Run.tenant == tenant)
-    if lock:
-        query = query.with_for_update(of=Run)
-    run = session.scalars(query).one_or_none()
-    if run is None:
-        raise NotFound(f"run {run_id!r} does not exist", {"run_id": run_id})
-    return run
 
 
 def create_run(
@@ -180,8 +178,7 @@ def get_run(
         cached = cache.get(run_id, generation, tenant)
         if cached is not None:
             return cached
-    with db.transaction() as session:
-        run = load_run(session, run_id, tenant=tenant)
+    with read_run(db, run_id, tenant=tenant) as (session, run):
         answer = run_out(run, leases=lease_counts(session, [run.id], utcnow())[run.id])
     if cache and generation is not None:
         cache.put(run_id, generation, run.tenant, answer)
@@ -218,8 +215,7 @@ def sample(
         InvalidRequest: batch_size above ``max_batch_size``.
     """
     check_batch_size(request.batch_size, settings)
-    with db.transaction(write=True) as session:
-        run = load_run(session, run_id, tenant=tenant, lock=True)
+    with locked_run(db, run_id, tenant=tenant) as (session, run):
         if request.sample_id is not None:
             stored = session.scalars(
                 select(Sample).where(Sample.run_id == run_id, Sample.sample_id == request.sample_id)
@@ -305,8 +301,7 @@ def report(
     # one dump in pydantic's core, not one per result
     results = request.model_dump(exclude_none=True, include={"results"})["results"]
     body_hash = _body_hash(request.sample_id, results)
-    with db.transaction(write=True) as session:
-        run = load_run(session, run_id, tenant=tenant, lock=True)
+    with locked_run(db, run_id, tenant=tenant) as (session, run):
         names = [arm.name for arm in run.arms]
         stored = session.scalars(
             select(Report).where(Report.run_id == run_id, Report.report_id == report_id)
