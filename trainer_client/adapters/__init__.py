@@ -5,6 +5,8 @@
   choosing the prompts and receiving each group's rewards (needs ``trl``).
 - :mod:`trainer_client.adapters.verl`: ``ZPDCurriculumSampler``, verl's curriculum sampler
   (needs ``verl``).
+- :mod:`trainer_client.adapters.async_rl`: ``AsyncPromptSource``, leased prompts for the
+  rollout workers of an asynchronous trainer (AReaL, SkyRL style; no trainer library).
 
 Each trainer adapter imports its library only when it is imported itself.
 """
