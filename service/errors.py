@@ -13,7 +13,11 @@ raises the same named errors on the other side of the wire.
     ├── Conflict            409  conflict
     ├── PayloadTooLarge     413  payload_too_large
     ├── RateLimited         429  rate_limited  (service.ratelimit; with Retry-After)
-    └── Unavailable         503  unavailable  (a dependency is down; retry later)
+    ├── StorageError        500  storage_error (the database refused an operation: a bug
+    │                                           or a broken database; nothing was applied)
+    └── Unavailable         503  unavailable   (a dependency is down; retry later)
+
+Anything else that escapes a route is answered 500 ``internal`` (a bug in ZPD).
 """
 
 from __future__ import annotations
@@ -77,6 +81,15 @@ class PayloadTooLarge(ZPDError):
 
     status_code = 413
     code = "payload_too_large"
+
+
+class StorageError(ZPDError):
+    """The database driver refused an operation for a reason other than reachability
+    (e.g. a constraint or trigger raised, a value it cannot store). The transaction was
+    rolled back, so nothing was applied; retrying will usually fail the same way."""
+
+    status_code = 500
+    code = "storage_error"
 
 
 class Unavailable(ZPDError):

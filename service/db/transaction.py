@@ -1,7 +1,27 @@
-"""The one transaction helper every storage operation goes through."""
+"""The one transaction helper every storage operation goes through.
+
+It commits on success and rolls back on any error, and no SQLAlchemy or driver error
+leaves it: each becomes a :class:`~service.errors.ZPDError` that the app's one handler
+answers as JSON (``{"error": {"code", "message", "detail"}}``):
+
+=====================================================  ====  ==================
+raised inside the transaction (or by its commit)       HTTP  ``error.code``
+=====================================================  ====  ==================
+a :class:`~service.errors.ZPDError` (the domain's)     its   its own
+``IntegrityError`` (a concurrent duplicate)            409   ``conflict``
+``OperationalError``, pool timeout, lost connection    503   ``unavailable``
+any other driver error (``DBAPIError``)                500   ``storage_error``
+any other ``SQLAlchemyError``                          500   ``storage_error``
+=====================================================  ====  ==================
+
+A 503 carries ``Retry-After``: the database may come back. A ``storage_error`` is logged
+with its traceback; the answer names the driver's error class (and the SQLSTATE when the
+driver gives one), never the SQL or its parameters.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -11,7 +31,9 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
 from service.db.engine import WRITE_OPTION
-from service.errors import Conflict, Unavailable, ZPDError
+from service.errors import Conflict, StorageError, Unavailable, ZPDError
+
+log = logging.getLogger("zpd.db")
 
 
 class Database:
@@ -32,6 +54,7 @@ class Database:
         Raises:
             Unavailable: the database could not be reached or timed out (nothing applied).
             Conflict: a uniqueness constraint fired (a concurrent duplicate).
+            StorageError: any other driver or SQLAlchemy error (nothing applied).
             ZPDError: whatever the work raised, after rollback.
         """
         bind = self._write_engine if write else self.engine
@@ -47,9 +70,27 @@ class Database:
         except DBAPIError as exc:
             if exc.connection_invalidated:
                 raise Unavailable("the database connection was lost; nothing was applied") from exc
-            raise
-        except SQLAlchemyError:
-            raise
+            raise _storage_error("the database refused the operation", exc) from exc
+        except SQLAlchemyError as exc:
+            raise _storage_error("a storage operation failed", exc) from exc
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _storage_error(what: str, exc: SQLAlchemyError) -> StorageError:
+    """The 500 for ``exc``, logged here with the traceback (the answer holds less)."""
+    log.error("%s (a 500 storage_error)", what, exc_info=exc)
+    return StorageError(f"{what}; nothing was applied", _describe(exc))
+
+
+def _describe(exc: SQLAlchemyError) -> dict[str, str]:
+    """What a client may see of a storage error: its class names and SQLSTATE, no SQL."""
+    detail = {"error": type(exc).__name__}
+    orig = getattr(exc, "orig", None)
+    if orig is not None:
+        detail["driver_error"] = type(orig).__name__
+        sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+        if sqlstate:
+            detail["sqlstate"] = str(sqlstate)
+    return detail
