@@ -7,7 +7,10 @@
 
 More commands come from installed packages through the ``zpd.commands`` entry-point
 group (e.g. ``zpd simulate`` from ``trainer_client``): each entry point is a function
-``register_command(subparsers)`` that adds its subparser and sets ``func``.
+``register_command(subparsers)`` that adds its subparser and sets ``func``. An entry point
+is loaded only when its own subcommand runs, or to list every command (``zpd --help``, an
+unknown command): ``zpd serve`` loads none of them, so nothing a worker imports (torch, vLLM,
+transformers) can reach the service's process.
 """
 
 from __future__ import annotations
@@ -172,7 +175,18 @@ def _unavailable(name: str, exc: ImportError) -> Callable[[argparse.Namespace], 
     return explain
 
 
-def build_parser() -> argparse.ArgumentParser:
+BUILTIN_COMMANDS = ("serve", "migrate", "replay", "keys")
+
+
+def _requested_command(argv: Sequence[str]) -> str | None:
+    """The subcommand named in `argv` (the first word that is not an option), if any."""
+    return next((arg for arg in argv if not arg.startswith("-")), None)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The ``zpd`` parser for `argv`: with the entry point of the command it names, or of
+    every command when it names none or an unknown one (``argv=None``: every command)."""
+    wanted = None if argv is None else _requested_command(argv)
     parser = argparse.ArgumentParser(prog="zpd", description="ZPD: curriculum as a service.")
     parser.add_argument("--version", action="version", version=f"zpd {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -211,7 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
     keys_sub.add_parser("list", help="list keys (never the keys themselves)")
     keys.set_defaults(func=_keys)
 
-    for entry in entry_points(group="zpd.commands"):
+    commands = entry_points(group="zpd.commands")
+    known = wanted in BUILTIN_COMMANDS or wanted in commands.names
+    for entry in commands:
+        if known and entry.name != wanted:
+            continue  # another command's module is not imported
         try:
             register = entry.load()
         except ImportError as exc:  # an optional extra that is not installed
@@ -224,7 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``zpd`` command."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
     return int(args.func(args))
 
 

@@ -85,3 +85,59 @@ def test_serve_factory_freezes_the_startup_objects(
             assert client.get("/healthz").status_code == 200
     finally:
         gc.unfreeze()  # give this test process its collector back
+
+
+HEAVY = ("torch", "vllm", "transformers")
+
+
+def test_zpd_serve_never_imports_the_worker_or_torch(tmp_path: Path) -> None:
+    """The whole serve path in a fresh process: `zpd serve` parses its flags, uvicorn builds
+    the app and answers; then no worker module and none of torch/vLLM/transformers is loaded."""
+    import subprocess
+    import sys
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    code = f"""
+import os, sys, threading, time, urllib.request
+from service.cli import main
+threading.Thread(target=main, args=(["serve", "--port", "{port}"],), daemon=True).start()
+for _ in range(600):
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:{port}/readyz", timeout=1) as answer:
+            if answer.status == 200:
+                break
+    except OSError:
+        time.sleep(0.1)
+else:
+    print("never ready", flush=True)
+    os._exit(1)
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in {HEAVY!r} + ("gpu_worker",))
+print("loaded:", loaded, flush=True)
+os._exit(0)
+"""
+    env = {"ZPD_DATABASE_URL": f"sqlite:///{tmp_path / 'zpd.db'}", "PATH": ""}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "loaded: []" in out.stdout, out.stdout
+
+
+def test_a_worker_command_loads_only_its_light_module(tmp_path: Path) -> None:
+    """`zpd train --help` builds the worker's flags from gpu_worker.config without torch."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from service.cli import build_parser\n"
+        "args = build_parser(['train']).parse_args(['train', '--steps', '3'])\n"
+        "assert args.steps == 3 and args.func.__module__ == 'gpu_worker.cli'\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in"
+        f" {HEAVY!r} or m == 'trainer_client.simulate'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"  # not even the other entry point's module (simulate)
