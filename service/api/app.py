@@ -24,6 +24,7 @@ from service.dashboard import router as dashboard_router
 from service.db.engine import create_db_engine
 from service.db.schema import ensure_schema
 from service.db.transaction import Database
+from service.domain.clock import SYSTEM_CLOCK, Clock
 from service.errors import PayloadTooLarge, Unavailable, ZPDError
 from service.events import EventBus, event_bus_for
 from service.observability import install_observability
@@ -56,8 +57,16 @@ def serve_app() -> FastAPI:
     return app
 
 
-def create_app(settings: Settings | None = None, events: EventBus | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    events: EventBus | None = None,
+    clock: Clock | None = None,
+) -> FastAPI:
     """Build the service for ``settings`` (default: from ``ZPD_*`` environment variables).
+
+    ``clock`` is what "now" means for sample leases, stored timestamps and rate-limit
+    windows (default: the wall clock; tests pass a
+    :class:`~service.domain.clock.ManualClock` and move it instead of sleeping).
 
     The database schema is checked here, so a stale schema stops the service before it
     listens (see :func:`service.db.schema.ensure_schema`).
@@ -87,7 +96,10 @@ def create_app(settings: Settings | None = None, events: EventBus | None = None)
     app.state.settings = settings
     app.state.db = db
     app.state.events = events or event_bus_for(settings)
-    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute, settings.redis_url)
+    app.state.clock = clock or SYSTEM_CLOCK
+    app.state.rate_limiter = RateLimiter(
+        settings.rate_limit_per_minute, settings.redis_url, clock=app.state.clock.time
+    )
     app.state.run_cache = RunCache(settings.redis_url, settings.run_cache_seconds)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_observability(app, settings)

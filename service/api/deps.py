@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from service.auth import Principal, authenticate
 from service.cache import RunCache
 from service.db.transaction import Database
+from service.domain.clock import Clock
 from service.events import EventBus
 from service.settings import Settings
 
@@ -34,10 +35,16 @@ async def get_run_cache(request: Request) -> RunCache:
     return cache
 
 
+async def get_clock(request: Request) -> Clock:
+    clock: Clock = request.app.state.clock
+    return clock
+
+
 DbDep = Annotated[Database, Depends(get_db)]
 CacheDep = Annotated[RunCache, Depends(get_run_cache)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 EventsDep = Annotated[EventBus, Depends(get_events)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
 
 
 def bearer_key(request: Request) -> str | None:

@@ -23,6 +23,8 @@ Idempotency (retries are safe):
 Which problems fill the slots and what a report keeps per problem depends on the run's
 mode, which one :class:`~service.domain.trackers.ProblemTracker` decides; lease
 bookkeeping is :mod:`service.domain.leases`, limit checks :mod:`service.domain.checks`.
+"Now" comes from the ``clock`` argument (the app's :mod:`~service.domain.clock`), read
+once per call.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from service.curricula import ArmInfo, StrategyError, build_strategy, draw_batch
 from service.curricula import auto_arms as auto_math
 from service.curricula.auto_arms import AutoArmOptions
 from service.curricula.problems import parse_problem_options
-from service.db.models import Arm, Report, Run, Sample, utcnow
+from service.db.models import Arm, Report, Run, Sample
 from service.db.transaction import Database
 from service.domain import auto_arms
 from service.domain.answers import report_out, run_out, sample_out, strategy_of
@@ -55,6 +57,7 @@ from service.domain.checks import (
     check_result_count,
     check_results,
 )
+from service.domain.clock import SYSTEM_CLOCK, Clock
 from service.domain.leases import expire_leases, lease_counts
 from service.domain.locking import locked_run, read_run
 from service.domain.state import absorb, apply_report
@@ -79,7 +82,12 @@ def new_id() -> str:
 
 
 def create_run(
-    db: Database, request: CreateRunRequest, settings: Settings, tenant: str = DEFAULT_TENANT
+    db: Database,
+    request: CreateRunRequest,
+    settings: Settings,
+    tenant: str = DEFAULT_TENANT,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> RunOut:
     """Create a run; its strategy options are validated and stored with defaults filled in.
 
@@ -110,7 +118,7 @@ def create_run(
         raise InvalidRequest(str(exc), {"problems": request.problems}) from exc
     if options is not None and any(a.size is None for a in infos):
         raise InvalidRequest("per-problem tracking needs a size on every arm")
-    now = utcnow()
+    now = clock.now()
     run = Run(
         id=new_id(),
         tenant=tenant,
@@ -170,7 +178,12 @@ def _form_auto_arms(
 
 
 def get_run(
-    db: Database, run_id: str, tenant: str | None = None, cache: RunCache | None = None
+    db: Database,
+    run_id: str,
+    tenant: str | None = None,
+    cache: RunCache | None = None,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> RunOut:
     """One run with its arm values and probabilities (from ``cache`` when it has it)."""
     generation = cache.generation(run_id) if cache else None
@@ -179,20 +192,20 @@ def get_run(
         if cached is not None:
             return cached
     with read_run(db, run_id, tenant=tenant) as (session, run):
-        answer = run_out(run, leases=lease_counts(session, [run.id], utcnow())[run.id])
+        answer = run_out(run, leases=lease_counts(session, [run.id], clock.now())[run.id])
     if cache and generation is not None:
         cache.put(run_id, generation, run.tenant, answer)
     return answer
 
 
-def list_runs(db: Database, tenant: str | None = None) -> RunList:
+def list_runs(db: Database, tenant: str | None = None, *, clock: Clock = SYSTEM_CLOCK) -> RunList:
     """All runs (of ``tenant``, if given), newest first."""
     with db.transaction() as session:
         query = select(Run).options(selectinload(Run.arms)).order_by(Run.created_at.desc())
         if tenant is not None:
             query = query.where(Run.tenant == tenant)
         runs = session.scalars(query).all()
-        leases = lease_counts(session, [run.id for run in runs], utcnow())
+        leases = lease_counts(session, [run.id for run in runs], clock.now())
         return RunList(runs=[run_out(run, leases=leases[run.id]) for run in runs])
 
 
@@ -203,6 +216,8 @@ def sample(
     settings: Settings,
     tenant: str | None = None,
     cache: RunCache | None = None,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> SampleOut:
     """Draw ``batch_size`` problems: arm per slot from the strategy, index inside the arm.
 
@@ -228,7 +243,7 @@ def sample(
                         {"sample_id": request.sample_id},
                     )
                 return sample_out(run, stored)
-        now = utcnow()
+        now = clock.now()
         expire_leases(session, run, now)
         strategy = strategy_of(run)
         tracker = tracker_for(run)
@@ -284,6 +299,8 @@ def report(
     settings: Settings,
     tenant: str | None = None,
     cache: RunCache | None = None,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> tuple[ReportOut, bool]:
     """Apply one training step's outcome; returns the answer and whether it was a repeat.
 
@@ -310,7 +327,7 @@ def report(
             _check_same_body(stored, body_hash)
             return report_out(run_id, names, stored), True
         check_results(run, results, settings)
-        now = utcnow()
+        now = clock.now()
         if request.sample_id is not None:
             _mark_sample_reported(session, run_id, request.sample_id, now)
         expire_leases(session, run, now)

@@ -1,20 +1,33 @@
-"""Sample leases: a batch not reported in time is noticed and counted, not silently lost."""
+"""Sample leases: a batch not reported in time is noticed and counted, not silently lost.
+
+The app runs on a :class:`~service.domain.clock.ManualClock`: time moves when the test
+says so, so a lease is checked exactly at its end and just past it, without sleeping.
+"""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
 
 from service.api import create_app
+from service.domain.clock import ManualClock
 from service.settings import Settings
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-def client(database_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(database_url=database_url))) as test_client:
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+@pytest.fixture
+def client(database_url: str, clock: ManualClock) -> Iterator[TestClient]:
+    app = create_app(Settings(database_url=database_url), clock=clock)
+    with TestClient(app) as test_client:
         yield test_client
 
 
@@ -23,10 +36,12 @@ def leases(client: TestClient, rid: str) -> tuple[int, int]:
     return run["samples_pending"], run["samples_expired"]
 
 
-def test_unreported_samples_expire_after_their_lease(client: TestClient) -> None:
-    rid = client.post("/v1/runs", json={"name": "r", "arms": [{"name": "a", "size": 9}]}).json()[
-        "run_id"
-    ]
+def test_unreported_samples_expire_after_their_lease(
+    client: TestClient, clock: ManualClock
+) -> None:
+    created = client.post("/v1/runs", json={"name": "r", "arms": [{"name": "a", "size": 9}]})
+    assert created.json()["created_at"] == "2026-01-01T00:00:00Z"
+    rid = created.json()["run_id"]
     reported = client.post(
         f"/v1/runs/{rid}/sample", json={"batch_size": 2, "lease_seconds": 1}
     ).json()
@@ -42,13 +57,17 @@ def test_unreported_samples_expire_after_their_lease(client: TestClient) -> None
         f"/v1/runs/{rid}/report", json={"sample_id": reported["sample_id"], "results": results}
     )
     assert leases(client, rid) == (2, 0)
-    time.sleep(1.5)
+    clock.advance(1.0)
+    # at the very end of its lease a batch is still pending
+    assert leases(client, rid) == (2, 0)
+    clock.advance(0.001)
     # the crashed worker's batch is now counted as expired, the long lease still pending
     assert leases(client, rid) == (1, 1)
     assert crashed["sample_id"] != long["sample_id"]
     # a write marks it for good; counting stays the same (never twice)
     client.post(f"/v1/runs/{rid}/sample", json={"batch_size": 1})
     assert leases(client, rid) == (2, 1)
+    assert client.get(f"/v1/runs/{rid}").json()["updated_at"] == "2026-01-01T00:00:01.001000Z"
     listed = client.get("/v1/runs").json()["runs"][0]
     assert (listed["samples_pending"], listed["samples_expired"]) == (2, 1)
     # a late report of the expired batch is still accepted as a training step

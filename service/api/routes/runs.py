@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from service import observability
 from service.api.deps import (
     CacheDep,
+    ClockDep,
     DbDep,
     EventsDep,
     PrincipalDep,
@@ -54,23 +55,25 @@ def json_answer(answer: BaseModel, headers: dict[str, str] | None = None) -> Res
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=RunOut)
-def create_run(body: CreateRunRequest, db: DbDep, settings: SettingsDep, who: WriterDep) -> RunOut:
+def create_run(
+    body: CreateRunRequest, db: DbDep, settings: SettingsDep, who: WriterDep, clock: ClockDep
+) -> RunOut:
     """Create a run: its arms, strategy (``{"name": "sec", "alpha": 0.5, ...}``) and seed."""
-    answer = domain.create_run(db, body, settings, who.tenant)
+    answer = domain.create_run(db, body, settings, who.tenant, clock=clock)
     observability.remember_strategy(answer.run_id, str(answer.strategy["name"]))
     return answer
 
 
 @router.get("", response_model=RunList)
-def list_runs(db: DbDep, who: PrincipalDep) -> RunList:
+def list_runs(db: DbDep, who: PrincipalDep, clock: ClockDep) -> RunList:
     """All runs of the caller's tenant, newest first."""
-    return domain.list_runs(db, who.tenant)
+    return domain.list_runs(db, who.tenant, clock=clock)
 
 
 @router.get("/{run_id}", response_model=RunOut)
-def get_run(run_id: str, db: DbDep, who: PrincipalDep, cache: CacheDep) -> RunOut:
+def get_run(run_id: str, db: DbDep, who: PrincipalDep, cache: CacheDep, clock: ClockDep) -> RunOut:
     """One run: per arm its value q, sampling probability and counters."""
-    return domain.get_run(db, run_id, who.tenant, cache)
+    return domain.get_run(db, run_id, who.tenant, cache, clock=clock)
 
 
 @router.post("/{run_id}/sample", response_model=SampleOut)
@@ -82,9 +85,10 @@ def sample(
     events: EventsDep,
     who: WriterDep,
     cache: CacheDep,
+    clock: ClockDep,
 ) -> Response:
     """Draw ``batch_size`` problems to train on next."""
-    answer = domain.sample(db, run_id, body, settings, who.tenant, cache)
+    answer = domain.sample(db, run_id, body, settings, who.tenant, cache, clock=clock)
     observability.record_sample(db, run_id, len(answer.items))
     events.publish(run_id, {"type": "sample", "sample_id": answer.sample_id, "step": answer.step})
     return json_answer(answer)
@@ -99,9 +103,10 @@ def report(
     events: EventsDep,
     who: WriterDep,
     cache: CacheDep,
+    clock: ClockDep,
 ) -> Response:
     """Apply one training step's rewards (or advantages); idempotent on ``report_id``."""
-    answer, repeated = domain.report(db, run_id, body, settings, who.tenant, cache)
+    answer, repeated = domain.report(db, run_id, body, settings, who.tenant, cache, clock=clock)
     observability.record_report(db, run_id, len(body.results), repeated)
     if repeated:
         return json_answer(answer, {"Idempotent-Replayed": "true"})
