@@ -1,18 +1,41 @@
 """Wire schemas of the v1 API (pydantic models).
 
-These are the request and response bodies of ``/v1``. Field names follow the wire
-contract in DESIGN.md: ``run_id``, ``arms``, ``q``, ``probabilities``, ``sample_id``,
-``step``, ``items`` (``arm``, ``index``), ``report_id``, ``results`` (``arm``, ``index``,
-``rewards`` or ``advantages``).
+These are the request and response bodies of ``/v1``: ``run_id``, ``arms``, ``q``,
+``probabilities``, ``sample_id``, ``step``, ``items`` (``arm``, ``index``), ``report_id``,
+``results`` (``arm``, ``index``, ``rewards`` or ``advantages``).
+
+The OpenAPI document states every rule the server enforces that JSON Schema can express:
+bounds on the models' fields, each strategy's options with their bounds (read from the
+strategies themselves, :func:`service.curricula.base.strategy_option_schemas`), the
+"exactly one of" choices as ``oneOf``, and the ``ZPD_MAX_*`` limits of the running
+service (:func:`limit_openapi`). Rules between fields that JSON Schema cannot express
+(unique arm names, increasing buckets, ...) are stated in the descriptions; the schema
+fuzz test (``tests/service/test_fuzz_api.py``) holds the server to both.
 """
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import JsonDict
+
+from service.curricula.base import option_schema, strategy_option_schemas
+from service.curricula.problems import parse_problem_options
+
+if TYPE_CHECKING:
+    from service.settings import Settings
 
 
 def _integral(value: Any) -> Any:
@@ -23,9 +46,18 @@ def _integral(value: Any) -> Any:
 
 
 Integer = Annotated[int, BeforeValidator(_integral)]
+
+
 MAX_SAFE_INTEGER = 2**53 - 1
 MAX_TAGS_BYTES = 4096  # the largest integer every JSON client reads exactly
 Name = Annotated[str, Field(min_length=1, max_length=200)]
+# Bounds go before the validator: put on ``Integer`` from outside, they reach the JSON
+# Schema as the unknown keywords ``ge``/``le`` once the type sits in a union with None.
+Count = Annotated[int, Field(ge=1, le=MAX_SAFE_INTEGER), BeforeValidator(_integral)]
+Index = Annotated[int, Field(ge=0, le=MAX_SAFE_INTEGER), BeforeValidator(_integral)]
+PoolSize = Annotated[int, Field(ge=1, le=2**40), BeforeValidator(_integral)]
+Clusters = Annotated[int, Field(ge=1, le=64), BeforeValidator(_integral)]
+LeaseSeconds = Annotated[int, Field(ge=1, le=7 * 24 * 3600), BeforeValidator(_integral)]
 Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
@@ -38,13 +70,17 @@ class _Body(BaseModel):
 class ArmSpec(_Body):
     """One problem category of a run."""
 
-    name: Name
-    size: Integer | None = Field(
-        default=None, ge=1, le=MAX_SAFE_INTEGER, description="Number of problems in the category."
+    name: Name = Field(description="Unique among the run's arms.")
+    size: Count | None = Field(
+        default=None,
+        description="Number of problems in the category. Needed on every arm for per-problem "
+        "tracking; strategy 'random' needs it on every arm or on none.",
     )
     tags: dict[str, Any] = Field(
         default_factory=dict,
-        description="Free-form labels, e.g. task and difficulty (JSON, at most 4 KiB).",
+        description="Free-form labels, e.g. task and difficulty (JSON encoding to at most "
+        "4096 bytes, integers within 64 bits). Strategy 'adarft' needs a numeric "
+        "'difficulty' tag on every arm.",
     )
 
     @field_validator("tags")
@@ -59,10 +95,29 @@ class ArmSpec(_Body):
         return tags
 
 
-class StrategySpec(BaseModel):
-    """``{"name": "sec", "alpha": 0.5, "tau": 1.0, ...}``: a strategy name and its options."""
+def _strategy_schema(schema: dict[str, Any]) -> None:
+    # One branch per registered strategy: its name and the options it reads, with their
+    # bounds, so that a schema-valid body names a real strategy with real options.
+    branches = []
+    for name, options in strategy_option_schemas().items():
+        branch = copy.deepcopy(options)
+        branch["properties"] = {"name": {"const": name}, **branch["properties"]}
+        if name != "sec":  # the default name may be left out
+            branch["required"] = ["name", *branch.get("required", [])]
+        branches.append(branch)
+    schema["properties"]["name"]["enum"] = list(strategy_option_schemas())
+    schema["oneOf"] = branches
 
-    model_config = ConfigDict(extra="allow")
+
+class StrategySpec(BaseModel):
+    """``{"name": "sec", "alpha": 0.5, "tau": 1.0, ...}``: a strategy name and its options.
+
+    Rules between options: learning_progress needs ``alpha_slow < alpha_fast``; threshold
+    needs ``lower < upper``; adarft's ``initial_target`` lies within the arms' difficulties.
+    See docs/strategies.md for each option's meaning.
+    """
+
+    model_config = ConfigDict(extra="allow", json_schema_extra=_strategy_schema)
 
     name: Name = "sec"
 
@@ -71,35 +126,105 @@ class StrategySpec(BaseModel):
         return dict(self.model_extra or {})
 
 
-class AutoArmsSpec(_Body):
-    """Arms formed by the service: pass-rate buckets of the problems (x embedding clusters)."""
+PassRate = Annotated[float, Field(gt=0.0, lt=1.0)]
+_AUTO_ARMS_CHOICE: JsonDict = {
+    # size alone, or clusters with embeddings (size then optional)
+    "oneOf": [
+        {
+            "required": ["size"],
+            "properties": {
+                "size": {"type": "integer"},
+                "clusters": {"type": "null"},
+                "embeddings": {"type": "null"},
+            },
+        },
+        {
+            "required": ["clusters", "embeddings"],
+            "properties": {"clusters": {"type": "integer"}, "embeddings": {"type": "array"}},
+        },
+    ]
+}
 
-    size: Integer | None = Field(
+
+class AutoArmsSpec(_Body):
+    """Arms formed by the service: pass-rate buckets of the problems (x embedding clusters).
+
+    Give ``size``, or ``clusters`` with ``embeddings``. The arms formed, (buckets + 1) x
+    clusters, count against ZPD_MAX_ARMS.
+    """
+
+    model_config = ConfigDict(json_schema_extra=_AUTO_ARMS_CHOICE)
+
+    size: PoolSize | None = Field(
         default=None,
-        ge=1,
-        le=2**40,
-        description="Problems in the pool (indices 0 .. size-1); may be omitted with embeddings.",
+        description="Problems in the pool (indices 0 .. size-1). Required without embeddings; "
+        "with them, it must equal the number of vectors if given.",
     )
-    buckets: list[FiniteFloat] | None = Field(
+    buckets: list[PassRate] | None = Field(
         default=None,
         min_length=1,
         max_length=16,
-        description="Increasing pass-rate edges in (0, 1); default [0.2, 0.5, 0.8].",
+        description="Strictly increasing pass-rate edges in (0, 1); default [0.2, 0.5, 0.8].",
     )
-    clusters: Integer | None = Field(
-        default=None, ge=1, le=64, description="k-means clusters of the embeddings (needs them)."
-    )
-    embeddings: list[list[FiniteFloat]] | None = Field(
+    clusters: Clusters | None = Field(
         default=None,
-        max_length=100_000,
-        description="One vector per problem (at most 100,000 vectors and 2,000,000 numbers).",
+        description="k-means clusters of the embeddings (given with them, and at most the "
+        "number of vectors).",
     )
+    embeddings: list[Annotated[list[FiniteFloat], Field(min_length=1)]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100_000,
+        description="One vector per problem, all of the same length (at most 100,000 vectors "
+        "and 2,000,000 numbers in all). Given with clusters.",
+    )
+
+
+_ARMS_CHOICE: JsonDict = {
+    # arms without per-problem tracking, arms with it (then every arm has a size), or
+    # auto_arms (which implies it)
+    "oneOf": [
+        {
+            "required": ["arms"],
+            "properties": {
+                "arms": {"type": "array"},
+                "auto_arms": {"type": "null"},
+                "problems": {"type": "null"},
+            },
+        },
+        {
+            "required": ["arms", "problems"],
+            "properties": {
+                "arms": {
+                    "type": "array",
+                    "items": {"required": ["size"], "properties": {"size": {"type": "integer"}}},
+                },
+                "auto_arms": {"type": "null"},
+                "problems": {"type": "object"},
+            },
+        },
+        {
+            "required": ["auto_arms"],
+            "properties": {"auto_arms": {"type": "object"}, "arms": {"type": "null"}},
+        },
+    ]
+}
+ProblemOptions = Annotated[
+    dict[str, Any], WithJsonSchema(option_schema(lambda: parse_problem_options({})))
+]
 
 
 class CreateRunRequest(_Body):
+    """A new run: its arms (or ``auto_arms``), strategy, seed and per-problem tracking."""
+
+    model_config = ConfigDict(json_schema_extra=_ARMS_CHOICE)
+
     name: Name
     arms: list[ArmSpec] | None = Field(
-        default=None, min_length=1, description="The problem categories (or give auto_arms)."
+        default=None,
+        min_length=1,
+        description="The problem categories, with unique names (or give auto_arms). "
+        "At most ZPD_MAX_ARMS.",
     )
     auto_arms: AutoArmsSpec | None = Field(
         default=None,
@@ -107,14 +232,12 @@ class CreateRunRequest(_Body):
         "of problem embeddings), re-formed as reports come in. Implies per-problem tracking.",
     )
     strategy: StrategySpec = Field(default_factory=StrategySpec)
-    seed: Integer | None = Field(
-        default=None, ge=0, le=MAX_SAFE_INTEGER, description="Random seed; drawn when omitted."
-    )
-    problems: dict[str, Any] | None = Field(
+    seed: Index | None = Field(default=None, description="Random seed; drawn when omitted.")
+    problems: ProblemOptions | None = Field(
         default=None,
         description="Per-problem tracking: {'selection': 'frontier' | 'uniform', "
-        "'success_reward', 'discount', 'mastered', 'hopeless', 'min_evidence', 'candidates'}. "
-        "Omitted: arms only.",
+        "'success_reward', 'discount', 'mastered', 'hopeless' (below 'mastered'), "
+        "'min_evidence', 'candidates'}. Needs a size on every arm. Omitted: arms only.",
     )
 
     @model_validator(mode="after")
@@ -172,7 +295,9 @@ class RunList(BaseModel):
 
 
 class SampleRequest(_Body):
-    batch_size: Integer = Field(ge=1, description="Number of problems to draw.")
+    batch_size: Integer = Field(
+        ge=1, description="Number of problems to draw (at most ZPD_MAX_BATCH_SIZE)."
+    )
     sample_id: Id | None = Field(
         default=None,
         description="Optional idempotency key: the same id answers the stored sample again.",
@@ -180,12 +305,10 @@ class SampleRequest(_Body):
     purpose: Literal["train", "demonstrations"] = Field(
         default="train",
         description="'demonstrations': problems the model currently fails, weighted as in "
-        "boosting, to ask a teacher for (needs per-problem tracking).",
+        "boosting, to ask a teacher for (needs a run with per-problem tracking).",
     )
-    lease_seconds: Integer | None = Field(
+    lease_seconds: LeaseSeconds | None = Field(
         default=None,
-        ge=1,
-        le=7 * 24 * 3600,
         description="Report (naming this sample_id) within this time, or the sample counts "
         "as expired. Default: ZPD_SAMPLE_LEASE_SECONDS.",
     )
@@ -204,13 +327,40 @@ class SampleOut(BaseModel):
     items: list[SampleItem]
 
 
-class ProblemResult(_Body):
-    """One problem's outcome: its rollout rewards, or advantages computed by the trainer."""
+_ONE_SIGNAL: JsonDict = {
+    "oneOf": [
+        {
+            "required": ["rewards"],
+            "properties": {"rewards": {"type": "array"}, "advantages": {"type": "null"}},
+        },
+        {
+            "required": ["advantages"],
+            "properties": {"advantages": {"type": "array"}, "rewards": {"type": "null"}},
+        },
+    ]
+}
 
-    arm: Name
-    index: Integer | None = Field(default=None, ge=0, le=MAX_SAFE_INTEGER)
-    rewards: list[FiniteFloat] | None = Field(default=None, min_length=1)
-    advantages: list[FiniteFloat] | None = Field(default=None, min_length=1)
+
+class ProblemResult(_Body):
+    """One problem's outcome: its rollout rewards, or advantages computed by the trainer
+    (exactly one of the two)."""
+
+    model_config = ConfigDict(json_schema_extra=_ONE_SIGNAL)
+
+    arm: Name = Field(description="One of the run's arms.")
+    index: Index | None = Field(
+        default=None, description="The problem's index, below its arm's size."
+    )
+    rewards: list[FiniteFloat] | None = Field(
+        default=None,
+        min_length=1,
+        description="One reward per rollout (at most ZPD_MAX_ROLLOUTS); or give advantages.",
+    )
+    advantages: list[FiniteFloat] | None = Field(
+        default=None,
+        min_length=1,
+        description="One advantage per rollout (at most ZPD_MAX_ROLLOUTS); or give rewards.",
+    )
 
     @model_validator(mode="after")
     def _one_signal(self) -> ProblemResult:
@@ -227,8 +377,12 @@ class ReportRequest(_Body):
         default=None,
         description="Idempotency key: the same id twice is applied once. Generated if omitted.",
     )
-    sample_id: Id | None = None
-    results: list[ProblemResult] = Field(min_length=1)
+    sample_id: Id | None = Field(
+        default=None, description="The sample this report answers (one the run handed out)."
+    )
+    results: list[ProblemResult] = Field(
+        min_length=1, description="At most ZPD_MAX_RESULTS results."
+    )
 
 
 class ReportOut(BaseModel):
@@ -266,3 +420,24 @@ class ErrorBody(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorBody
+
+
+def limit_openapi(schema: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """``schema`` (the app's OpenAPI document) with the ``ZPD_MAX_*`` limits of ``settings``
+    written in as ``maximum`` / ``maxItems``, so the document describes this service."""
+    models = schema.get("components", {}).get("schemas", {})
+
+    def limit(model: str, field: str, key: str, value: int) -> None:
+        if model not in models:
+            return
+        prop = models[model]["properties"][field]
+        for variant in prop.get("anyOf", [prop]):
+            if variant.get("type") in ("integer", "array"):
+                variant[key] = value
+
+    limit("SampleRequest", "batch_size", "maximum", settings.max_batch_size)
+    limit("ReportRequest", "results", "maxItems", settings.max_results)
+    limit("ProblemResult", "rewards", "maxItems", settings.max_rollouts)
+    limit("ProblemResult", "advantages", "maxItems", settings.max_rollouts)
+    limit("CreateRunRequest", "arms", "maxItems", settings.max_arms)
+    return schema

@@ -29,6 +29,7 @@ from service.errors import PayloadTooLarge, Unavailable, ZPDError
 from service.events import EventBus, event_bus_for
 from service.observability import install_observability
 from service.ratelimit import RateLimited, RateLimiter
+from service.schemas import limit_openapi
 from service.settings import Settings, get_settings
 
 log = logging.getLogger("zpd")
@@ -107,6 +108,13 @@ def create_app(
     app.include_router(health.router)
     app.include_router(runs.router)
     app.include_router(dashboard_router)
+
+    def openapi() -> dict[str, Any]:  # the document states this service's ZPD_MAX_* limits
+        if app.openapi_schema is None:
+            app.openapi_schema = limit_openapi(FastAPI.openapi(app), settings)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 

@@ -85,7 +85,9 @@ class AdaptiveTargetDifficulty:
         self.eta = read.number("eta", default_eta, low=0.0, low_open=True)
         self.alpha = read.number("alpha", 2.0, low=0.0, low_open=True)
         self.beta = read.number("beta", 0.5, low=0.0, high=1.0)
-        self.initial_target = read.number("initial_target", low, low=low, high=high)
+        self.initial_target = read.number(
+            "initial_target", low, low=low, high=high, bounds_from_arms=True
+        )
         self.selection = read.choice("selection", "nearest", SELECTIONS)
         self.advantage_std = read.choice("advantage_std", "unbiased", ADVANTAGE_STD_MODES)
         read.finish()

@@ -9,7 +9,9 @@ the run, so a strategy object itself holds nothing but its validated options.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
@@ -114,8 +116,16 @@ def build_strategy(name: str, options: Mapping[str, Any], arms: list[ArmInfo]) -
     return factory(options, arms)
 
 
+_RECORDING: ContextVar[dict[str, Any] | None] = ContextVar("zpd_option_schemas", default=None)
+
+
 class OptionReader:
-    """Reads a strategy's options, rejecting unknown keys with a message that lists known ones."""
+    """Reads a strategy's options, rejecting unknown keys with a message that lists known ones.
+
+    Under :func:`option_schema` it validates nothing and instead writes down the JSON Schema
+    of every option it is asked for, so the API's schema states the same bounds the reader
+    enforces.
+    """
 
     def __init__(self, strategy: str, options: Mapping[str, Any]) -> None:
         self._strategy = strategy
@@ -130,34 +140,55 @@ class OptionReader:
         low: float | None = None,
         high: float | None = None,
         low_open: bool = False,
+        high_open: bool = False,
         integer: bool = False,
+        bounds_from_arms: bool = False,
     ) -> float:
-        """A real (or integer) option inside ``[low, high]`` (``(low, high]`` if ``low_open``)."""
+        """A real (or integer) option inside ``[low, high]`` (open ends if ``low_open`` or
+        ``high_open``); ``bounds_from_arms``: the bounds depend on the run's arms, so the
+        API schema cannot state them."""
         self._known.add(key)
+        recording = _RECORDING.get()
+        if recording is not None:
+            schema: dict[str, Any] = {"type": "integer" if integer else "number"}
+            if not bounds_from_arms:
+                if low is not None:
+                    schema["exclusiveMinimum" if low_open else "minimum"] = low
+                if high is not None:
+                    schema["exclusiveMaximum" if high_open else "maximum"] = high
+            recording["properties"][key] = schema
+            if default is None:
+                recording["required"].append(key)
+            return default if default is not None else (low if low is not None else 1)
         value = self._options.get(key, default)
         if value is None:
             raise StrategyError(f"{self._strategy}: option {key!r} is required")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise StrategyError(f"{self._strategy}: option {key!r} must be a number")
+        try:
+            finite = math.isfinite(value)
+        except OverflowError:  # an integer too large for a float
+            finite = False
+        if not finite:
+            raise StrategyError(f"{self._strategy}: option {key!r} must be finite")
         if integer and float(value) != int(value):
             raise StrategyError(f"{self._strategy}: option {key!r} must be an integer")
-        if not np.isfinite(value):
-            raise StrategyError(f"{self._strategy}: option {key!r} must be finite")
         too_low = low is not None and (value <= low if low_open else value < low)
-        too_high = high is not None and value > high
+        too_high = high is not None and (value >= high if high_open else value > high)
         if too_low or too_high:
-            if high is None:
-                bound = f"{'>' if low_open else '>='} {low}"
-            elif low is None:
-                bound = f"<= {high}"
-            else:
-                bound = f"in {'(' if low_open else '['}{low}, {high}]"
-            raise StrategyError(f"{self._strategy}: option {key!r} must be {bound}, got {value}")
+            raise StrategyError(
+                f"{self._strategy}: option {key!r} must be "
+                f"{_bounds(low, high, low_open, high_open)}, got {value}"
+            )
         return int(value) if integer else float(value)
 
     def choice(self, key: str, default: str, allowed: tuple[str, ...]) -> str:
         """A string option among ``allowed``."""
         self._known.add(key)
+        recording = _RECORDING.get()
+        if recording is not None:
+            recording["properties"][key] = {"type": "string", "enum": list(allowed)}
+            return default
         value = self._options.get(key, default)
         if value not in allowed:
             raise StrategyError(
@@ -167,8 +198,53 @@ class OptionReader:
 
     def finish(self) -> None:
         """Reject options that no reader asked for."""
+        if _RECORDING.get() is not None:
+            return
         unknown = sorted(set(self._options) - self._known)
         if unknown:
             raise StrategyError(
                 f"{self._strategy}: unknown option(s) {unknown}; known: {sorted(self._known)}"
             )
+
+
+def _bounds(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
+    if high is None:
+        return f"{'>' if low_open else '>='} {low}"
+    if low is None:
+        return f"{'<' if high_open else '<='} {high}"
+    return f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+
+
+def option_schema(read: Callable[[], object]) -> dict[str, Any]:
+    """The JSON Schema of the options object that ``read()`` reads through
+    :class:`OptionReader`: each option's type and bounds, the options without a default
+    required, no other key allowed.
+
+    ``read`` runs with every reader in recording mode: nothing is validated and each
+    option takes its default (or its lower bound when it has no default), so checks
+    between options that follow the reads see plausible values.
+    """
+    recording: dict[str, Any] = {"properties": {}, "required": []}
+    token = _RECORDING.set(recording)
+    try:
+        read()
+    finally:
+        _RECORDING.reset(token)
+    schema = {"type": "object", "properties": recording["properties"]}
+    if recording["required"]:
+        schema["required"] = recording["required"]
+    schema["additionalProperties"] = False
+    return schema
+
+
+def strategy_option_schemas() -> dict[str, dict[str, Any]]:
+    """Per registered strategy, the JSON Schema of its options object (for the API schema).
+
+    Strategies are built for two sized arms tagged with difficulties 0 and 1, which every
+    strategy accepts; bounds that depend on the arms are left out (see ``bounds_from_arms``).
+    """
+    arms = [ArmInfo("a", 1, {"difficulty": 0}), ArmInfo("b", 1, {"difficulty": 1})]
+    return {
+        name: option_schema(lambda name=name: build_strategy(name, {}, arms))  # type: ignore[misc]
+        for name in strategy_names()
+    }

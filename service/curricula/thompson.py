@@ -20,9 +20,9 @@ generator as for every strategy. Cost: K x grid points (a few ms for 10 arms).
 
 Options:
     gamma: discount in (0, 1] (0.95).
-    prior_mean: prior mean of every arm's reward (0.0).
-    prior_std: prior standard deviation > 0 (1.0).
-    noise_std: reward noise standard deviation > 0 (0.3).
+    prior_mean: prior mean of every arm's reward, in [-1e6, 1e6] (0.0).
+    prior_std: prior standard deviation in [1e-6, 1e6] (1.0).
+    noise_std: reward noise standard deviation in [1e-6, 1e6] (0.3).
     objective: the arm reward, as in ``sec`` (``"abs_advantage"``).
     advantage_std: how rewards become advantages (``"unbiased"``).
 """
@@ -93,9 +93,10 @@ class DiscountedThompson:
     def __init__(self, options: Mapping[str, Any], arms: list[ArmInfo]) -> None:
         read = OptionReader(self.name, options)
         self.gamma = read.number("gamma", 0.95, low=0.0, high=1.0, low_open=True)
-        self.prior_mean = read.number("prior_mean", 0.0)
-        self.prior_std = read.number("prior_std", 1.0, low=0.0, low_open=True)
-        self.noise_std = read.number("noise_std", 0.3, low=0.0, low_open=True)
+        # bounded so that 1 / std^2 and the integration grid stay finite
+        self.prior_mean = read.number("prior_mean", 0.0, low=-1e6, high=1e6)
+        self.prior_std = read.number("prior_std", 1.0, low=1e-6, high=1e6)
+        self.noise_std = read.number("noise_std", 0.3, low=1e-6, high=1e6)
         self.objective = read.choice("objective", "abs_advantage", OBJECTIVES)
         self.advantage_std = read.choice("advantage_std", "unbiased", ADVANTAGE_STD_MODES)
         read.finish()

@@ -55,15 +55,13 @@ class AccuracyThreshold:
         self.upper = read.number("upper", 0.7, low=0.0, high=1.0)
         self.lower = read.number("lower", 0.3, low=0.0, high=1.0)
         self.window = int(read.number("window", 64, low=1, high=2**31, integer=True))
-        self.review = read.number("review", 0.0, low=0.0, high=1.0)
+        self.review = read.number("review", 0.0, low=0.0, high=1.0, high_open=True)
         self.advantage_std = read.choice("advantage_std", "unbiased", ADVANTAGE_STD_MODES)
         read.finish()
         if self.lower >= self.upper:
             raise StrategyError(
                 f"{self.name}: lower ({self.lower}) must be below upper ({self.upper})"
             )
-        if self.review >= 1.0:
-            raise StrategyError(f"{self.name}: review must be below 1, got {self.review}")
         self._order = difficulty_order(arms)
 
     def options(self) -> dict[str, Any]:
