@@ -31,8 +31,7 @@ from typing import Any
 
 import torch
 
-from gpu_worker.cli import add_compare_arguments
-from gpu_worker.config import TrainConfig, config_from_args, log_line
+from gpu_worker.config import TrainConfig, add_compare_arguments, config_from_args, log_line
 from gpu_worker.rollout import RolloutEngine
 from gpu_worker.train import create_curriculum_run, open_worker, run_curriculum, warm_start
 from trainer_client.simulate import parse_strategies

@@ -1,7 +1,12 @@
-"""The worker's configuration: one dataclass whose fields are also the `--flags`.
+"""Every flag of the worker's commands, and their configurations, in one torch-free module.
 
-Kept free of torch, vLLM and transformers so that the `zpd` command line can build its
-subcommands without importing them.
+`TrainConfig` (`zpd train`, `zpd compare`), `SFTConfig` (`zpd sft`) and `DemoConfig`
+(`zpd demo-worker`) are dataclasses whose fields are also the `--flags` (`option` carries the
+help text); `__post_init__` refuses bad combinations and says the fix. `zpd compare`'s own
+flags (`add_compare_arguments`) live here too. This module imports neither torch, vLLM nor
+transformers, so the `zpd` command line builds its subcommands without loading them; the
+modules that run a command (`train`, `compare`, `demo`, `sft`) import it, never the reverse.
+It runs past 350 lines on purpose: every flag in one place, declarations and validation only.
 """
 
 from __future__ import annotations
@@ -10,7 +15,9 @@ import argparse
 import json
 import re
 from dataclasses import dataclass, field, fields
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, get_args
+
+from trainer_client.advantages import StdMode
 
 # The service's registered strategies (docs/strategies.md), for help texts only: the worker
 # passes any well-formed name on and the service answers 422 for one it does not know, so a
@@ -21,6 +28,28 @@ KNOWN_STRATEGIES = (
 )  # fmt: skip
 _STRATEGY_NAME = re.compile(r"[a-z][a-z0-9_]*")
 T = TypeVar("T")
+
+# How the policy-gradient loss of a batch is normalised (gpu_worker/grpo.py states the formulas;
+# docs/gpu_worker.md names verl's `loss_agg_mode` equivalents).
+LossAgg = Literal["token-mean", "nonzero-token-mean", "seq-mean-token-mean"]
+LOSS_AGGS: tuple[str, ...] = get_args(LossAgg)
+# Where rollouts are generated: a vLLM engine, or a transformers copy of the model (no vLLM).
+RolloutBackendName = Literal["vllm", "transformers"]
+ROLLOUT_BACKENDS: tuple[str, ...] = get_args(RolloutBackendName)
+STD_MODES: tuple[str, ...] = get_args(StdMode)
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def parse_digits(text: str) -> list[int]:
+    """`"1,2,3"` -> `[1, 2, 3]`: chain_sum levels by digits per number.
+
+    Raises:
+        ValueError: not comma-separated ints.
+    """
+    try:
+        return [int(d) for d in text.split(",") if d.strip()]
+    except ValueError as exc:
+        raise ValueError(f"digits must be comma-separated ints, got {text!r}") from exc
 
 
 def log_line(line: str) -> None:
@@ -73,7 +102,17 @@ class TrainConfig:
     minibatches: int = option(1, "optimizer steps per GRPO step (the batch is split)")
     clip: float = option(0.2, "PPO ratio clip epsilon (both sides)")
     kl_coef: float = option(0.0, "KL penalty to the initial policy (0 = off, as in the paper)")
-    adv_std: str = option("unbiased", "advantage scale: unbiased, population, none (Dr. GRPO)")
+    adv_std: StdMode = option(
+        "unbiased", "advantage scale: unbiased, population, none (Dr. GRPO)", choices=STD_MODES
+    )
+    loss_agg: LossAgg = option(
+        "token-mean",
+        "loss normalisation: 'token-mean' divides by all response tokens of the batch, "
+        "zero-advantage rollouts included (verl's token-mean); 'nonzero-token-mean' drops "
+        "zero-advantage rollouts first (the worker's old default); 'seq-mean-token-mean' "
+        "averages per sequence, then over all sequences",
+        choices=LOSS_AGGS,
+    )
     reward_correct: float = option(1.0, "reward of a correct answer")
     reward_formatted: float = option(0.1, "reward of a well-formatted wrong answer")
     reward_invalid: float = option(0.0, "reward of anything else")
@@ -97,6 +136,17 @@ class TrainConfig:
     eval_every: int = option(
         0, "also evaluate every N steps, for accuracy curves (0 = only at the end)"
     )
+    rollout_backend: RolloutBackendName = option(
+        "vllm",
+        "'vllm': a vLLM engine; 'transformers': a transformers copy of the model generates "
+        "(no vLLM needed, slower)",
+        choices=ROLLOUT_BACKENDS,
+    )
+    device: str = option(
+        "auto",
+        "device of the trainer (and of the transformers backend): auto, cpu, cuda",
+        choices=DEVICES,
+    )
     gpu_memory_utilization: float = option(0.15, "vLLM memory share (CPU RAM share on CPU)")
     max_model_len: int = option(256, "vLLM context length")
     tensor_parallel_size: int = option(1, "vLLM tensor parallel degree (GPUs per engine)")
@@ -116,8 +166,14 @@ class TrainConfig:
             problems.append(str(exc))
         if self.prompt_style not in ("compact", "question"):
             problems.append("prompt_style must be 'compact' or 'question'")
-        if self.adv_std not in ("unbiased", "population", "none"):
-            problems.append("adv_std must be unbiased, population or none")
+        for name, allowed in (
+            ("adv_std", STD_MODES),
+            ("loss_agg", LOSS_AGGS),
+            ("rollout_backend", ROLLOUT_BACKENDS),
+            ("device", DEVICES),
+        ):
+            if getattr(self, name) not in allowed:
+                problems.append(f"{name} must be one of {', '.join(allowed)}")
         if self.rollouts_per_prompt < 2:
             problems.append(
                 "rollouts_per_prompt must be >= 2: GRPO compares rollouts of one prompt"
@@ -151,10 +207,7 @@ class TrainConfig:
 
     def level_digits(self) -> list[int]:
         """The `digits` field as a list of ints."""
-        try:
-            return [int(d) for d in self.digits.split(",") if d.strip()]
-        except ValueError as exc:
-            raise ValueError(f"digits must be comma-separated ints, got {self.digits!r}") from exc
+        return parse_digits(self.digits)
 
     def options(self) -> dict[str, Any]:
         """The `strategy_options` field as a dict.
@@ -192,8 +245,94 @@ class TrainConfig:
         return {"name": self.strategy, **defaults, **self.options()}
 
 
+SFT_MODES = ("failures", "filter", "uniform")
+
+
+@dataclass
+class SFTConfig:
+    """Settings of the SFT-on-failures loop (`gpu_worker/sft.py`); each field is a `zpd sft --flag`."""
+
+    service_url: str = option("http://127.0.0.1:8000", "URL of the ZPD service")
+    run_name: str = option("sft", "name of the run created on the service")
+    mode: str = option(
+        "failures",
+        "'failures': problems the service weights toward failures, teacher only for the "
+        "failed ones; 'filter': ordinary samples, teacher only for the failed ones (the "
+        "ablation without the service's weights); 'uniform': teacher for every sampled one",
+        choices=SFT_MODES,
+    )
+    seed: int = option(0, "seed of the run, the model init and the replay draws")
+    model: str = option("", "local model folder; empty builds the tiny char-level Llama")
+    out_dir: str = option("runs/sft", "where metrics.json goes")
+    digits: str = option("1", "chain_sum levels by digits per number, comma-separated")
+    train_size: int = option(10_000, "training problems per level (the arm sizes)")
+    prompts_per_round: int = option(128, "problems sampled from the service per round")
+    batch_size: int = option(128, "SFT batch: new demonstrations, filled with earlier ones")
+    sft_steps: int = option(1, "SFT optimizer steps per round")
+    recheck: bool = option(
+        False,
+        "after the SFT step(s), answer the demonstrated problems again and report that, so "
+        "the service's weights follow the current model (one more report per round)",
+    )
+    lr: float = option(1e-3, "AdamW learning rate")
+    weight_decay: float = option(0.0, "AdamW weight decay")
+    max_new_tokens: int = option(8, "longest answer the model may write")
+    candidates: int = option(4, "service candidate pool per slot (boosting picks among them)")
+    eval_every: int = option(5, "evaluate every N rounds")
+    eval_problems: int = option(200, "held-out problems per level (greedy accuracy)")
+    target: float = option(0.9, "stop once the mean held-out greedy accuracy reaches this")
+    max_demonstrations: int = option(200_000, "stop after this many teacher calls")
+    max_rounds: int = option(5_000, "stop after this many rounds")
+    torch_threads: int = option(1, "torch threads (1 is robust on a shared machine)")
+    request_timeout: float = option(10.0, "seconds per service request")
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.mode not in SFT_MODES:
+            problems.append(f"mode must be one of {SFT_MODES}")
+        counts = (self.train_size, self.prompts_per_round, self.batch_size, self.sft_steps)
+        if min(*counts, self.max_new_tokens, self.eval_every, self.eval_problems) < 1:
+            problems.append(
+                "train_size, prompts_per_round, batch_size, sft_steps, max_new_tokens, "
+                "eval_every and eval_problems must be >= 1"
+            )
+        if self.lr <= 0 or not 0 < self.target <= 1:
+            problems.append("need lr > 0 and 0 < target <= 1")
+        if self.max_demonstrations < 1 or self.max_rounds < 1 or self.torch_threads < 1:
+            problems.append("max_demonstrations, max_rounds and torch_threads must be >= 1")
+        if not 1 <= self.candidates <= 64:
+            problems.append("candidates must be in [1, 64] (the service's range)")
+        if problems:
+            raise ValueError("invalid SFTConfig: " + "; ".join(problems))
+        self.level_digits()
+
+    def level_digits(self) -> list[int]:
+        """The `digits` field as a list of ints."""
+        return parse_digits(self.digits)
+
+
+@dataclass
+class DemoConfig:
+    """Flags of `zpd demo-worker` (`gpu_worker/demo.py`)."""
+
+    service_url: str = option("", "use this service instead of starting one")
+    out_dir: str = option("runs/demo", "where the database and metrics go")
+    steps: int = option(150, "GRPO steps")
+    warmup_steps: int = option(1200, "most SFT warmup steps")
+    eval_problems: int = option(200, "held-out problems per level")
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.warmup_steps < 0 or self.eval_problems < 1:
+            raise ValueError(
+                "invalid DemoConfig: need steps >= 1, warmup_steps >= 0 and eval_problems >= 1"
+            )
+
+
 def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
-    """Add one `--flag` per field of the dataclass `cls`, with its help text and default."""
+    """Add one `--flag` per field of the dataclass `cls`, with its help text and default.
+
+    A field with `choices` takes a string (its type may be a `Literal`).
+    """
     for f in fields(cls):
         flag = "--" + f.name.replace("_", "-")
         text = f"{f.metadata['help']} (default: {f.default})"
@@ -201,14 +340,26 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
             action = argparse.BooleanOptionalAction
             parser.add_argument(flag, action=action, default=f.default, help=text)
             continue
-        kind = {"int": int, "float": float, "str": str}[str(f.type)]
         choices = f.metadata.get("choices")
+        kind = str if choices else {"int": int, "float": float, "str": str}[str(f.type)]
         parser.add_argument(flag, type=kind, default=f.default, choices=choices, help=text)
 
 
 def dataclass_from_args(cls: type[T], args: argparse.Namespace) -> T:
     """The `cls` instance of parsed arguments (its `__post_init__` validates them)."""
     return cls(**{f.name: getattr(args, f.name) for f in fields(cls)})  # type: ignore[arg-type]
+
+
+def config_or_report(command: str, cls: type[T], args: argparse.Namespace) -> T | None:
+    """The `cls` of parsed arguments, or None after printing why the flags are invalid.
+
+    Commands return 2 on None, before anything heavy starts.
+    """
+    try:
+        return dataclass_from_args(cls, args)
+    except ValueError as exc:
+        print(f"zpd {command}: {exc}")
+        return None
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -219,3 +370,19 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The `TrainConfig` of parsed arguments."""
     return dataclass_from_args(TrainConfig, args)
+
+
+def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
+    """`zpd compare`'s flags: the worker's flags plus `--strategies`, `--seeds` and `--target`."""
+    add_config_arguments(parser)
+    parser.add_argument(
+        "--strategies",
+        default="sec,random,ordered",
+        help="comma-separated, with options: 'sec,thompson,ducb:c=0.3,gamma=0.9' (a key=value "
+        "without name: belongs to the strategy before it); replaces --strategy(-options)",
+    )
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
+    parser.add_argument(
+        "--target", type=float, default=0.15, help="held-out pass@1 on the hardest training "
+        "level that ranks the strategies by steps to reach it (default: 0.15)"
+    )  # fmt: skip

@@ -17,9 +17,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from gpu_worker.cli import add_demo_arguments
-from gpu_worker.config import TrainConfig
+from gpu_worker.config import DemoConfig, TrainConfig, add_dataclass_arguments, config_or_report
 from trainer_client.local import local_service as serve
+from trainer_client.models import Run
 
 
 @contextmanager
@@ -34,8 +34,11 @@ def local_service(out_dir: Path) -> Iterator[str]:
         yield url
 
 
-class ProgressLog:
-    """Turns the worker's log lines into a progress bar plus the lines worth reading."""
+class Progress:
+    """The demo's screen: the worker's log lines, the run's dashboard URL, a GRPO progress bar.
+
+    It is fed by `train`'s callbacks (`on_run`, `on_step`), never by parsing the log.
+    """
 
     def __init__(self, steps: int, service_url: str) -> None:
         from tqdm import tqdm
@@ -45,18 +48,23 @@ class ProgressLog:
         self.steps = steps
         self.service_url = service_url
 
-    def __call__(self, line: str) -> None:
-        if line.startswith("step ") and self.bar is not None:
-            self.bar.update(1)
-            self.bar.set_postfix_str(line.split(" ", 2)[2].split(" loss=")[0])
-            return
-        if line.startswith("run "):
-            run_id = line.split()[1]
-            line += f"\ndashboard: {self.service_url}/dashboard/runs/{run_id}"
-            self._tqdm.write(line)
-            self.bar = self._tqdm(total=self.steps, desc="GRPO", unit="step")
-            return
+    def log(self, line: str) -> None:
+        """Print a worker log line above the bar (the steps show in the bar: `on_step`)."""
         self._tqdm.write(line)
+
+    def on_run(self, run: Run) -> None:
+        """The run exists on the service: say where to watch it."""
+        self._tqdm.write(f"dashboard: {self.service_url}/dashboard/runs/{run.run_id}")
+
+    def on_step(self, record: dict[str, Any]) -> None:
+        """One GRPO step done: advance the bar and show its reward and accuracy."""
+        if self.bar is None:
+            self.bar = self._tqdm(total=self.steps, desc="GRPO", unit="step")
+        self.bar.update(1)
+        self.bar.set_postfix_str(
+            f"reward={record['reward_mean']:.3f} acc={record['accuracy']:.3f} "
+            f"effective={record['effective_ratio']:.2f}"
+        )
 
     def close(self) -> None:
         """Close the progress bar."""
@@ -79,7 +87,7 @@ def results_table(metrics: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def run_demo(args: argparse.Namespace) -> int:
+def run_demo(args: DemoConfig) -> int:
     """Start (or use) a service, train with SEC, print the table."""
     # vLLM's per-call INFO lines would bury the progress bar (inherited by its processes).
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
@@ -98,9 +106,14 @@ def run_demo(args: argparse.Namespace) -> int:
     )
     with local_service(out_dir) if not args.service_url else _given(args.service_url) as url:
         print(f"zpd service: {url} (dashboard: {url}/dashboard)", flush=True)
-        progress = ProgressLog(args.steps, url)
+        progress = Progress(args.steps, url)
         try:
-            metrics = train(TrainConfig(service_url=url, **config_args), log=progress)
+            metrics = train(
+                TrainConfig(service_url=url, **config_args),
+                log=progress.log,
+                on_run=progress.on_run,
+                on_step=progress.on_step,
+            )
         finally:
             progress.close()
     print(
@@ -119,8 +132,9 @@ def _given(url: str) -> Iterator[str]:
 def main(argv: list[str] | None = None) -> int:
     """`python -m gpu_worker.demo`."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_demo_arguments(parser)
-    return run_demo(parser.parse_args(argv))
+    add_dataclass_arguments(parser, DemoConfig)
+    config = config_or_report("demo-worker", DemoConfig, parser.parse_args(argv))
+    return 2 if config is None else run_demo(config)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gpu_worker.model import encode_prompt
-from gpu_worker.rollout import RolloutEngine
+from gpu_worker.rollout import RolloutBackend
 from gpu_worker.tasks import TaskSuite
 
 
@@ -27,7 +27,7 @@ class LevelScore:
 
 
 def evaluate_levels(
-    engine: RolloutEngine,
+    engine: RolloutBackend,
     tokenizer: Any,
     suite: TaskSuite,
     levels: Sequence[str],

@@ -1,15 +1,34 @@
-"""GRPO in torch: group-normalised advantages, the clipped-ratio loss, and one update.
+"""GRPO in torch: the clipped-ratio loss, its normalisation over a batch, and one update.
 
-For one prompt with G rollouts and rewards r, rollout i gets the advantage
-`A_i = (r_i - mean(r)) / (std(r) + eps)` (unbiased std by default, as verl's GRPO; options:
+Advantages come from `trainer_client.grpo_advantages`, the client's function that agrees
+with the service: for one prompt with G rollouts and rewards r, rollout i gets
+`A_i = (r_i - mean(r)) / (std(r) + 1e-6)` (unbiased std by default, as verl's GRPO; options:
 population std, or no division as in Dr. GRPO). A group whose rewards are all equal gets 0.
 
-Every completion token t of rollout i contributes the PPO clipped surrogate
-`-min(rho_t * A_i, clip(rho_t, 1 - eps_low, 1 + eps_high) * A_i)` with
-`rho_t = exp(logp_new - logp_old)`, averaged over all completion tokens of the batch
-("token-mean", verl's default) or per sequence then over sequences ("seq-mean").
-An optional KL penalty to a frozen reference model (the k3 estimator) is off by default, as
-in the SEC paper.
+Every completion token t of rollout i has the PPO clipped surrogate
+`l_it = -min(rho_t * A_i, clip(rho_t, 1 - eps_low, 1 + eps_high) * A_i)` with
+`rho_t = exp(logp_new - logp_old)`, plus `kl_coef * k3` to a frozen reference when asked
+(the k3 estimator; off by default, as in the SEC paper).
+
+The batch loss, over ALL prompts x G rollouts of a step (`--loss-agg`, a modelling choice):
+
+- `token-mean` (default; verl's `loss_agg_mode="token-mean"`):
+  `L = sum_i sum_t l_it / N`, N = response tokens of every rollout of the batch. A rollout
+  with A_i = 0 adds 0 to the sum but counts in N, so a batch with many all-equal groups
+  takes a smaller step: a curriculum that wastes fewer groups is not hidden.
+- `nonzero-token-mean`: zero-advantage rollouts are dropped first, N counts only the tokens
+  of rollouts with A_i != 0 (the worker's behaviour before; every batch with any signal
+  takes a full-size step).
+- `seq-mean-token-mean` (verl's name): `L = (1/S) sum_i (1/|o_i|) sum_t l_it`, S = every
+  rollout of the batch.
+
+With `minibatches` M > 1 the batch is split into M optimizer steps and chunk k's loss is
+`sum_{i in k} sum_t l_it / N` with N (or S) of the WHOLE batch: the M losses add up to L and
+the denominator does not depend on where the split falls (verl divides each mini-batch by
+its own global token count; with M = 1, our default, the two are the same).
+
+When `kl_coef` is 0 a zero-advantage rollout's `l_it` is exactly 0, so the worker leaves it
+out of the forward pass and keeps only its count in N or S (`loss_rows`).
 """
 
 from __future__ import annotations
@@ -21,37 +40,45 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-StdMode = Literal["unbiased", "population", "none"]
-LossAggregation = Literal["token-mean", "seq-mean"]
+from gpu_worker.config import LossAgg
+
+LossAggregation = Literal["token-mean", "seq-mean-token-mean"]
 
 
-def group_advantages(
-    rewards: Sequence[float], std: StdMode = "unbiased", eps: float = 1e-6
-) -> list[float]:
-    """GRPO advantages of one group of rollout rewards (never NaN).
+def loss_rows(
+    advantages: Sequence[Sequence[float]],
+    lengths: Sequence[Sequence[int]],
+    mode: LossAgg,
+    keep_zero: bool = False,
+) -> tuple[list[tuple[int, int]], float, LossAggregation]:
+    """Which rollouts enter the forward pass, the batch's denominator and the aggregation.
 
     Args:
-        rewards: rewards of the G rollouts of one prompt.
-        std: `unbiased` (divide by the n-1 std), `population` (n), or `none` (Dr. GRPO).
-        eps: added to the std before dividing.
+        advantages: per group, one advantage per rollout.
+        lengths: per group, the response length (tokens) of each rollout.
+        mode: the `--loss-agg` choice (see the module docstring).
+        keep_zero: also forward zero-advantage rollouts (needed when they carry a KL term);
+            `nonzero-token-mean` drops them regardless.
 
     Returns:
-        One advantage per rollout; all zeros when the rewards are all equal or G == 1.
+        `(group, member)` pairs to train on, the denominator (tokens for the token means,
+        rollouts for `seq-mean-token-mean`) and the aggregation for `grpo_update`.
     """
-    n = len(rewards)
-    if n == 0:
-        return []
-    # Why test equality directly: r - mean(r) can leave rounding residue (0.1 * 3 / 3 != 0.1)
-    # that a tiny std would blow up.
-    if n == 1 or all(r == rewards[0] for r in rewards):
-        return [0.0] * n
-    mean = sum(rewards) / n
-    centred = [r - mean for r in rewards]
-    if std == "none":
-        return centred
-    ddof = 1 if std == "unbiased" else 0
-    scale = (sum(c * c for c in centred) / (n - ddof)) ** 0.5
-    return [c / (scale + eps) for c in centred]
+    every = [
+        (g, j, a, n)
+        for g, (group_adv, group_len) in enumerate(zip(advantages, lengths, strict=True))
+        for j, (a, n) in enumerate(zip(group_adv, group_len, strict=True))
+        if n > 0  # an empty response has no token to score
+    ]
+    nonzero = [row for row in every if row[2] != 0.0]
+    if mode == "nonzero-token-mean":
+        return [(g, j) for g, j, _, _ in nonzero], float(sum(r[3] for r in nonzero)), "token-mean"
+    rows = every if keep_zero else nonzero
+    if mode == "token-mean":
+        return [(g, j) for g, j, _, _ in rows], float(sum(r[3] for r in every)), "token-mean"
+    if mode == "seq-mean-token-mean":
+        return [(g, j) for g, j, _, _ in rows], float(len(every)), "seq-mean-token-mean"
+    raise ValueError(f"unknown loss aggregation {mode!r}")
 
 
 @dataclass(frozen=True)
@@ -108,12 +135,23 @@ def token_logprobs(model: torch.nn.Module, batch: TokenBatch) -> torch.Tensor:
     return logprobs.gather(-1, batch.input_ids[:, 1:, None]).squeeze(-1)
 
 
-def aggregate(per_token: torch.Tensor, mask: torch.Tensor, mode: LossAggregation) -> torch.Tensor:
-    """Mean of `per_token` over masked tokens: over the whole batch or per sequence first."""
+def aggregate(
+    per_token: torch.Tensor,
+    mask: torch.Tensor,
+    mode: LossAggregation,
+    denominator: float | None = None,
+) -> torch.Tensor:
+    """Sum of `per_token` over masked tokens, divided by the batch's size in `mode`'s unit.
+
+    `token-mean`: masked sum / `denominator` tokens; `seq-mean-token-mean`: the sum over rows
+    of each row's token mean / `denominator` sequences. Without a `denominator`, the tokens
+    (rows) of this batch: a plain mean.
+    """
     if mode == "token-mean":
-        return (per_token * mask).sum() / mask.sum().clamp(min=1.0)
+        total = (per_token * mask).sum()
+        return total / (denominator if denominator is not None else mask.sum().clamp(min=1.0))
     per_seq = (per_token * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)
-    return per_seq.mean()
+    return per_seq.sum() / (denominator if denominator is not None else per_seq.shape[0])
 
 
 def policy_loss(
@@ -123,6 +161,7 @@ def policy_loss(
     mask: torch.Tensor,
     config: LossConfig,
     ref_logprobs: torch.Tensor | None = None,
+    denominator: float | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """The clipped-ratio GRPO loss (plus the optional k3 KL term) and its statistics.
 
@@ -132,6 +171,8 @@ def policy_loss(
         mask: (B, T) 1.0 on completion tokens.
         config: clipping, aggregation and KL coefficient.
         ref_logprobs: (B, T) log-probs of a frozen reference model; needed when kl_coef > 0.
+        denominator: the whole batch's tokens (token-mean) or sequences (seq-mean-token-mean)
+            when these rows are a part of it; None: these rows' own (a plain mean).
     """
     ratio = torch.exp(new_logprobs - old_logprobs)
     adv = advantages[:, None]
@@ -144,8 +185,8 @@ def policy_loss(
         log_ratio = ref_logprobs - new_logprobs
         kl = torch.exp(log_ratio) - log_ratio - 1.0
         per_token = per_token + config.kl_coef * kl
-        stats["kl"] = float(aggregate(kl.detach(), mask, config.aggregation))
-    loss = aggregate(per_token, mask, config.aggregation)
+        stats["kl"] = float(aggregate(kl.detach(), mask, "token-mean"))
+    loss = aggregate(per_token, mask, config.aggregation, denominator)
     with torch.no_grad():
         was_clipped = ((ratio - clipped).abs() > 0).float()
         stats["clip_fraction"] = float(aggregate(was_clipped, mask, "token-mean"))
@@ -162,14 +203,18 @@ def grpo_update(
     minibatches: int = 1,
     max_grad_norm: float = 1.0,
     ref_model: torch.nn.Module | None = None,
+    denominator: float | None = None,
 ) -> dict[str, float]:
     """One GRPO update on a batch of rollouts: `minibatches` optimizer steps.
 
     The sampling policy's log-probs are recomputed by `model` before the first step, so the
-    ratio is exactly 1 on the first minibatch and measures drift on the later ones.
+    ratio is exactly 1 on the first minibatch and measures drift on the later ones. Every
+    minibatch divides by the same `denominator` (default: this batch's tokens, or rows for
+    `seq-mean-token-mean`), so the minibatch losses add up to the batch loss.
 
     Returns:
-        Mean loss, gradient norm (before clipping) and clip fraction over the minibatches.
+        The batch loss (the sum of the minibatch losses), and the mean over minibatches of
+        the gradient norm (before clipping), the clip fraction and the largest ratio.
     """
     model.train()
     device = next(model.parameters()).device
@@ -177,6 +222,10 @@ def grpo_update(
     with torch.no_grad():
         old = token_logprobs(model, batch)
         ref = token_logprobs(ref_model, batch) if ref_model is not None else None
+    if denominator is None:
+        rows = batch.input_ids.shape[0]
+        whole = float(batch.completion_mask.sum().clamp(min=1.0))
+        denominator = whole if config.aggregation == "token-mean" else float(rows)
     chunks = torch.arange(batch.input_ids.shape[0]).chunk(minibatches)
     totals: dict[str, float] = {}
     for chunk in chunks:
@@ -191,12 +240,14 @@ def grpo_update(
             sub.completion_mask,
             config,
             None if ref is None else ref[chunk],
+            denominator,
         )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
         optimizer.step()
-        stats.update(loss=loss.item(), grad_norm=float(grad_norm))
+        stats.update(grad_norm=float(grad_norm))
         for key, value in stats.items():
             totals[key] = totals.get(key, 0.0) + value / len(chunks)
+        totals["loss"] = totals.get("loss", 0.0) + loss.item()
     return totals

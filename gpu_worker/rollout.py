@@ -1,6 +1,8 @@
 """Rollouts with vLLM, weight sync trainer -> engine, and the log-prob probe.
 
-`RolloutEngine` owns one `vllm.LLM`. It generates G completions per prompt from token ids
+`RolloutBackend` is what the worker needs of a rollout engine: `RolloutEngine` (vLLM, here)
+or `HFRolloutEngine` (a transformers copy of the model, `gpu_worker/rollout_hf.py`, for
+machines without vLLM); `gpu_worker.train.open_engine` picks one by name. `RolloutEngine` owns one `vllm.LLM`. It generates G completions per prompt from token ids
 (the trainer tokenizes, so engine and trainer see the same tokens), with the sampled tokens'
 log-probs. `sync_weights` saves the torch model to a folder and asks every engine worker to
 `reload_weights` from it, then drops the prefix cache (its KV was computed by the old
@@ -22,7 +24,7 @@ from collections.abc import Sequence
 from copy import deepcopy
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import torch
 
@@ -78,6 +80,9 @@ class EngineConfig:
     seed: int = 0
     enforce_eager: bool = True
     tensor_parallel_size: int = 1
+    device: str = "cpu"  # the transformers backend's device (vLLM picks its own)
+    max_num_batched_tokens: int = 65_536  # tokens per engine step (prefills never split)
+    max_num_seqs: int = 1_024  # sequences per engine step
 
 
 @dataclass
@@ -88,6 +93,34 @@ class Completion:
     text: str
     logprobs: list[float]
     finished: bool
+
+
+class RolloutBackend(Protocol):
+    """What the worker needs of a rollout engine (vLLM's `RolloutEngine`, `HFRolloutEngine`)."""
+
+    def generate(
+        self,
+        prompts: Sequence[Sequence[int]],
+        n: int,
+        max_tokens: int,
+        temperature: float = 1.0,
+        seed: int | None = None,
+    ) -> list[list[Completion]]:
+        """`n` completions per prompt (token ids), reproducible for a given `seed`;
+        `temperature=0` is greedy."""
+        ...
+
+    def sync_weights(self, model: Any, folder: str | Path) -> float:
+        """Make the engine generate with `model`'s current weights; seconds taken."""
+        ...
+
+    def probe_logprobs(self, sequences: Sequence[Sequence[int]]) -> list[list[float]]:
+        """Engine log-prob of tokens 1..L-1 of each sequence (teacher-forced), for `check_sync`."""
+        ...
+
+    def close(self) -> None:
+        """Free the engine (idempotent)."""
+        ...
 
 
 class RolloutEngine:
@@ -108,6 +141,11 @@ class RolloutEngine:
             tensor_parallel_size=self.config.tensor_parallel_size,
             disable_log_stats=True,
             use_tqdm_on_load=False,  # else every weight sync draws a loading bar
+            # A prompt whose prefill is split across engine steps makes vLLM rewind the
+            # request's seeded generator, which the CPU generator cannot do ("CPU Generator
+            # does not use offset"): give one step room for every prompt of a batch.
+            max_num_batched_tokens=self.config.max_num_batched_tokens,
+            max_num_seqs=self.config.max_num_seqs,
         )
 
     def close(self) -> None:
@@ -209,7 +247,7 @@ def trainer_logprobs(
 
 
 def check_sync(
-    engine: RolloutEngine, model: torch.nn.Module, sequences: Sequence[Sequence[int]], pad_id: int
+    engine: RolloutBackend, model: torch.nn.Module, sequences: Sequence[Sequence[int]], pad_id: int
 ) -> float:
     """Largest absolute difference between engine and trainer log-probs on `sequences`."""
     engine_lp = engine.probe_logprobs(sequences)

@@ -31,8 +31,8 @@ solves some of them, and no teacher is asked for those) and 0 in `uniform` mode.
 
     zpd sft --service-url http://127.0.0.1:8000 --mode failures --out-dir runs/sft
 
-This module is imported by the `zpd` command for its flags, so torch, transformers and
-reasoning-gym are imported inside the functions that run the loop, not at the top.
+Its flags are `SFTConfig`'s (`gpu_worker/config.py`). torch, transformers and reasoning-gym
+are imported inside the functions that run the loop, so the pure helpers load without them.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gpu_worker.config import add_dataclass_arguments, dataclass_from_args, log_line, option
+from gpu_worker.config import SFTConfig, add_dataclass_arguments, config_or_report, log_line
 
 if TYPE_CHECKING:
     import torch
@@ -54,84 +54,7 @@ if TYPE_CHECKING:
     from gpu_worker.tasks import Problem, TaskSuite
     from trainer_client import CurriculumClient
 
-MODES = ("failures", "filter", "uniform")
 Teacher = Callable[["Problem"], str]
-
-
-@dataclass
-class SFTConfig:
-    """Settings of the SFT-on-failures loop; each field is also a `zpd sft --flag`."""
-
-    service_url: str = option("http://127.0.0.1:8000", "URL of the ZPD service")
-    run_name: str = option("sft", "name of the run created on the service")
-    mode: str = option(
-        "failures",
-        "'failures': problems the service weights toward failures, teacher only for the "
-        "failed ones; 'filter': ordinary samples, teacher only for the failed ones (the "
-        "ablation without the service's weights); 'uniform': teacher for every sampled one",
-        choices=MODES,
-    )
-    seed: int = option(0, "seed of the run, the model init and the replay draws")
-    model: str = option("", "local model folder; empty builds the tiny char-level Llama")
-    out_dir: str = option("runs/sft", "where metrics.json goes")
-    digits: str = option("1", "chain_sum levels by digits per number, comma-separated")
-    train_size: int = option(10_000, "training problems per level (the arm sizes)")
-    prompts_per_round: int = option(128, "problems sampled from the service per round")
-    batch_size: int = option(128, "SFT batch: new demonstrations, filled with earlier ones")
-    sft_steps: int = option(1, "SFT optimizer steps per round")
-    recheck: bool = option(
-        False,
-        "after the SFT step(s), answer the demonstrated problems again and report that, so "
-        "the service's weights follow the current model (one more report per round)",
-    )
-    lr: float = option(1e-3, "AdamW learning rate")
-    weight_decay: float = option(0.0, "AdamW weight decay")
-    max_new_tokens: int = option(8, "longest answer the model may write")
-    candidates: int = option(4, "service candidate pool per slot (boosting picks among them)")
-    eval_every: int = option(5, "evaluate every N rounds")
-    eval_problems: int = option(200, "held-out problems per level (greedy accuracy)")
-    target: float = option(0.9, "stop once the mean held-out greedy accuracy reaches this")
-    max_demonstrations: int = option(200_000, "stop after this many teacher calls")
-    max_rounds: int = option(5_000, "stop after this many rounds")
-    torch_threads: int = option(1, "torch threads (1 is robust on a shared machine)")
-    request_timeout: float = option(10.0, "seconds per service request")
-
-    def __post_init__(self) -> None:
-        problems = []
-        if self.mode not in MODES:
-            problems.append(f"mode must be one of {MODES}")
-        counts = (self.train_size, self.prompts_per_round, self.batch_size, self.sft_steps)
-        if min(*counts, self.max_new_tokens, self.eval_every, self.eval_problems) < 1:
-            problems.append(
-                "train_size, prompts_per_round, batch_size, sft_steps, max_new_tokens, "
-                "eval_every and eval_problems must be >= 1"
-            )
-        if self.lr <= 0 or not 0 < self.target <= 1:
-            problems.append("need lr > 0 and 0 < target <= 1")
-        if self.max_demonstrations < 1 or self.max_rounds < 1 or self.torch_threads < 1:
-            problems.append("max_demonstrations, max_rounds and torch_threads must be >= 1")
-        if not 1 <= self.candidates <= 64:
-            problems.append("candidates must be in [1, 64] (the service's range)")
-        if problems:
-            raise ValueError("invalid SFTConfig: " + "; ".join(problems))
-        self.level_digits()
-
-    def level_digits(self) -> list[int]:
-        """The `digits` field as a list of ints."""
-        try:
-            return [int(d) for d in self.digits.split(",") if d.strip()]
-        except ValueError as exc:
-            raise ValueError(f"digits must be comma-separated ints, got {self.digits!r}") from exc
-
-
-def add_sft_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add one `--flag` per `SFTConfig` field, with its help text and default."""
-    add_dataclass_arguments(parser, SFTConfig)
-
-
-def sft_config_from_args(args: argparse.Namespace) -> SFTConfig:
-    """The `SFTConfig` of parsed arguments."""
-    return dataclass_from_args(SFTConfig, args)
 
 
 # -- pure helpers ---------------------------------------------------------------------------
@@ -451,11 +374,13 @@ def sft(config: SFTConfig, client: CurriculumClient | None = None) -> dict[str, 
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m gpu_worker.sft`: parse the flags and run the loop."""
-    from gpu_worker.cli import run_sft as run_command
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_sft_arguments(parser)
-    return run_command(parser.parse_args(argv))
+    add_dataclass_arguments(parser, SFTConfig)
+    config = config_or_report("sft", SFTConfig, parser.parse_args(argv))
+    if config is None:
+        return 2
+    sft(config)
+    return 0
 
 
 if __name__ == "__main__":

@@ -6,11 +6,14 @@ Algorithm (one step; the SEC paper's setting with the service choosing the probl
    difficulty level of a reasoning-gym task (the hardest level is held out as OOD).
 2. rollout: vLLM samples `rollouts_per_prompt` (G) completions per prompt.
 3. reward: the task's verifier gives 1 (correct), 0.1 (well-formatted, wrong) or 0.
-4. advantage: per prompt, `(r - mean(r)) / (std(r) + 1e-6)` over its G rollouts.
-5. update: one AdamW step (or `minibatches` steps) on the clipped-ratio policy-gradient loss;
-   no KL term by default.
-6. sync: save the weights and `reload_weights` in the engine; every `probe_every` steps check
-   that engine and trainer log-probs agree on a fixed probe.
+4. advantage: per prompt, `(r - mean(r)) / (std(r) + 1e-6)` over its G rollouts
+   (`trainer_client.grpo_advantages`, the same numbers the service computes).
+5. update: one AdamW step (or `minibatches` steps) on the clipped-ratio policy-gradient loss,
+   by default a token mean over all response tokens of the batch, zero-advantage rollouts
+   included (`--loss-agg`; `gpu_worker/grpo.py` states each choice); no KL term by default.
+6. sync: load the weights into the engine (vLLM: save and `reload_weights`; or a transformers
+   copy, `--rollout-backend transformers`); every `probe_every` steps check that engine and
+   trainer log-probs agree on a fixed probe.
 7. `report`: send each problem's rewards; the service turns them into arm values (mean |A|)
    and updates its sampling distribution.
 
@@ -29,15 +32,22 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from gpu_worker.config import TrainConfig, log_line
+from gpu_worker.config import (
+    RolloutBackendName,
+    TrainConfig,
+    add_config_arguments,
+    config_or_report,
+    log_line,
+)
 from gpu_worker.evaluate import evaluate_levels
-from gpu_worker.grpo import LossConfig, StdMode, group_advantages, grpo_update, pack_sequences
+from gpu_worker.grpo import LossConfig, grpo_update, loss_rows, pack_sequences
 from gpu_worker.model import (
     build_char_tokenizer,
     build_tiny_llama,
@@ -45,10 +55,19 @@ from gpu_worker.model import (
     load_model,
     save_model,
 )
-from gpu_worker.rollout import EngineConfig, RolloutEngine, WeightSyncError, check_sync
+from gpu_worker.rollout import (
+    EngineConfig,
+    RolloutBackend,
+    RolloutEngine,
+    WeightSyncError,
+    check_sync,
+)
 from gpu_worker.tasks import PromptStyle, RewardScheme, TaskSuite, chain_sum_levels
 from gpu_worker.warmup import WarmupConfig, run_warmup
 from trainer_client import CurriculumClient, InvalidRequestError, Run
+from trainer_client.advantages import grpo_advantages
+
+StepCallback = Callable[[dict[str, Any]], None]
 
 
 @dataclass
@@ -59,7 +78,7 @@ class Worker:
     suite: TaskSuite
     model: Any
     tokenizer: Any
-    engine: RolloutEngine
+    engine: RolloutBackend
     client: CurriculumClient
     optimizer: torch.optim.Optimizer
     weights_dir: Path
@@ -79,20 +98,39 @@ def build_suite(config: TrainConfig) -> TaskSuite:
     )
 
 
+def trainer_device(config: TrainConfig) -> str:
+    """`config.device`, with `auto` meaning the GPU when there is one."""
+    if config.device != "auto":
+        return config.device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def prepare_model(config: TrainConfig) -> tuple[Any, Any, Path]:
     """Load `config.model`, or build the tiny model and save it under `out_dir/init`.
 
-    The trainer's copy goes to the GPU when there is one (vLLM holds its own copy).
+    The trainer's copy goes to `trainer_device` (the engine holds its own copy).
     """
     if config.model:
         model, tokenizer = load_model(config.model)
-        if torch.cuda.is_available():
-            torch.nn.Module.to(model, "cuda")
-        return model, tokenizer, Path(config.model)
-    tokenizer = build_char_tokenizer()
-    model = build_tiny_llama(tokenizer, seed=config.seed)
-    folder = save_model(model, tokenizer, Path(config.out_dir) / "init")
+        folder = Path(config.model)
+    else:
+        tokenizer = build_char_tokenizer()
+        model = build_tiny_llama(tokenizer, seed=config.seed)
+        folder = save_model(model, tokenizer, Path(config.out_dir) / "init")
+    torch.nn.Module.to(model, trainer_device(config))
     return model, tokenizer, folder
+
+
+def open_engine(
+    backend: RolloutBackendName, model_dir: str | Path, config: EngineConfig
+) -> RolloutBackend:
+    """The rollout engine named `backend` on the model folder: `vllm` (`RolloutEngine`) or
+    `transformers` (`HFRolloutEngine`, for machines without vLLM)."""
+    if backend == "transformers":
+        from gpu_worker.rollout_hf import HFRolloutEngine
+
+        return HFRolloutEngine(model_dir, config)
+    return RolloutEngine(model_dir, config)
 
 
 def rollout_step(
@@ -117,30 +155,42 @@ def rollout_step(
 def update_policy(
     worker: Worker, prompt_ids: list[list[int]], groups: list[Any], rewards: list[list[float]]
 ) -> dict[str, float]:
-    """GRPO update on the rollouts whose advantage is non-zero (the others give no gradient)."""
+    """GRPO update on one step's rollouts, normalised as `--loss-agg` says (`grpo.loss_rows`).
+
+    Also counts the step's rollouts, generated tokens and the share of groups whose
+    advantages are not all zero (`effective_ratio`).
+    """
     cfg = worker.config
-    std: StdMode = cfg.adv_std  # type: ignore[assignment]
-    prompts, completions, advantages = [], [], []
-    for ids, group, group_rewards in zip(prompt_ids, groups, rewards, strict=True):
-        for completion, adv in zip(group, group_advantages(group_rewards, std), strict=True):
-            if adv != 0.0 and completion.token_ids:
-                prompts.append(ids)
-                completions.append(completion.token_ids)
-                advantages.append(adv)
-    if not advantages:
-        return {"loss": 0.0, "grad_norm": 0.0, "trained_sequences": 0.0}
-    batch = pack_sequences(prompts, completions, worker.tokenizer.pad_token_id)
-    loss_config = LossConfig(clip_low=cfg.clip, clip_high=cfg.clip, kl_coef=cfg.kl_coef)
+    advantages = [grpo_advantages(r, cfg.adv_std) for r in rewards]
+    lengths = [[len(c.token_ids) for c in group] for group in groups]
+    counts = {
+        "rollouts": float(sum(len(group) for group in groups)),
+        "generated_tokens": float(sum(sum(group) for group in lengths)),
+        "effective_ratio": sum(any(a != 0.0 for a in adv) for adv in advantages) / len(groups),
+    }
+    rows, denominator, aggregation = loss_rows(
+        advantages, lengths, cfg.loss_agg, keep_zero=cfg.kl_coef > 0
+    )
+    if not rows:
+        return {"loss": 0.0, "grad_norm": 0.0, "trained_sequences": 0.0, **counts}
+    batch = pack_sequences(
+        [prompt_ids[g] for g, _ in rows],
+        [groups[g][j].token_ids for g, j in rows],
+        worker.tokenizer.pad_token_id,
+    )
+    loss_config = LossConfig(
+        clip_low=cfg.clip, clip_high=cfg.clip, aggregation=aggregation, kl_coef=cfg.kl_coef
+    )
     stats = grpo_update(
         worker.model,
         worker.optimizer,
         batch,
-        torch.tensor(advantages),
+        torch.tensor([advantages[g][j] for g, j in rows]),
         loss_config,
-        minibatches=min(cfg.minibatches, len(advantages)),
+        minibatches=min(cfg.minibatches, len(rows)),
+        denominator=denominator,
     )
-    stats["trained_sequences"] = float(len(advantages))
-    return stats
+    return {**stats, "trained_sequences": float(len(rows)), **counts}
 
 
 def train_step(worker: Worker, run_id: str, step: int) -> dict[str, Any]:
@@ -282,9 +332,11 @@ def final_evaluation(worker: Worker) -> dict[str, dict[str, float]]:
 
 
 def open_worker(
-    config: TrainConfig, client: CurriculumClient | None = None, engine: RolloutEngine | None = None
+    config: TrainConfig,
+    client: CurriculumClient | None = None,
+    engine: RolloutBackend | None = None,
 ) -> Worker:
-    """Build everything the loop needs; creates the vLLM engine (call under `__main__`).
+    """Build everything the loop needs; creates the rollout engine (call under `__main__`).
 
     An existing `engine` of the same architecture may be passed in: the worker loads its
     own weights into it before anything else.
@@ -298,8 +350,9 @@ def open_worker(
         seed=config.seed,
         tensor_parallel_size=config.tensor_parallel_size,
         enforce_eager=not torch.cuda.is_available(),
+        device=trainer_device(config),
     )
-    engine = engine or RolloutEngine(model_dir, engine_config)
+    engine = engine or open_engine(config.rollout_backend, model_dir, engine_config)
     client = client or CurriculumClient(config.service_url, timeout=config.request_timeout)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
@@ -352,8 +405,16 @@ def create_curriculum_run(worker: Worker) -> Run:
         ) from exc
 
 
-def run_curriculum(worker: Worker, log: Any = log_line, run: Run | None = None) -> dict[str, Any]:
+def run_curriculum(
+    worker: Worker,
+    log: Any = log_line,
+    run: Run | None = None,
+    on_step: StepCallback | None = None,
+) -> dict[str, Any]:
     """Train `steps` GRPO steps from the worker's current model on `run` (created if None).
+
+    `on_step(record)` is called after each step with its record (the one kept in the
+    metrics); without it, each step logs one line (`log_step`).
 
     Returns the run id, one record per step, the held-out evaluation every `eval_every`
     steps (`curve`) and at the end (`evaluation`).
@@ -370,7 +431,10 @@ def run_curriculum(worker: Worker, log: Any = log_line, run: Run | None = None) 
             curve.append({"step": step, **final_evaluation(worker)})
         record = train_step(worker, run.run_id, step)
         steps.append(record)
-        log_step(record, log)
+        if on_step is not None:
+            on_step(record)
+        else:
+            log_step(record, log)
     evaluation = final_evaluation(worker) if cfg.eval_problems > 0 else {}
     if evaluation:
         curve.append({"step": cfg.steps, **evaluation})
@@ -385,20 +449,30 @@ def run_curriculum(worker: Worker, log: Any = log_line, run: Run | None = None) 
 def train(
     config: TrainConfig,
     client: CurriculumClient | None = None,
-    engine: RolloutEngine | None = None,
+    engine: RolloutBackend | None = None,
     log: Any = log_line,
+    on_run: Callable[[Run], None] | None = None,
+    on_step: StepCallback | None = None,
 ) -> dict[str, Any]:
     """Warm up, then run `config.steps` GRPO steps against the service; return the metrics.
 
-    The metrics (also written to `out_dir/metrics.json`) hold the config, the warmup
-    history, the run id, one record per step and the held-out evaluations.
+    `on_run(run)` is called once the run exists on the service (before the warmup), and
+    `on_step(record)` after every GRPO step with that step's record (instead of the step's
+    log line). The metrics (also
+    written to `out_dir/metrics.json`) hold the config, the warmup history, the run id, one
+    record per step (times, loss, rewards, `rollouts`, `generated_tokens`,
+    `effective_ratio`, the service's arm values and probabilities) and the held-out
+    evaluations.
     """
     worker = open_worker(config, client, engine)
     try:
         worker.client.wait_until_ready(timeout=30)
         run = create_curriculum_run(worker)
+        if on_run is not None:
+            on_run(run)
         warmup = warm_start(worker, log) if config.warmup_steps > 0 else []
-        metrics = {"config": asdict(config), "warmup": warmup, **run_curriculum(worker, log, run)}
+        result = run_curriculum(worker, log, run, on_step)
+        metrics = {"config": asdict(config), "warmup": warmup, **result}
     finally:
         if engine is None:  # the engine is ours: stop its processes
             worker.engine.close()
@@ -412,12 +486,13 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m gpu_worker.train`: parse the flags and train."""
     import argparse
 
-    from gpu_worker.cli import run_train
-    from gpu_worker.config import add_config_arguments
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_config_arguments(parser)
-    return run_train(parser.parse_args(argv))
+    config = config_or_report("train", TrainConfig, parser.parse_args(argv))
+    if config is None:
+        return 2
+    train(config)
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Fixtures of the gpu_worker tests: a tiny model folder and one real vLLM engine per session.
 
-The whole directory needs vLLM (the worker's rollout engine): each test module starts with
-`pytest.importorskip("vllm")`, so without it the tests skip and say why.
+The modules that exercise vLLM start with `pytest.importorskip("vllm")`, so without it they
+skip and say why; the transformers backend, the loss math and the import checks need no vLLM.
 """
 
 from __future__ import annotations

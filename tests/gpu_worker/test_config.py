@@ -63,3 +63,27 @@ def test_the_help_text_lists_exactly_the_service_strategies() -> None:
     from service.curricula import strategy_names
 
     assert sorted(KNOWN_STRATEGIES) == strategy_names()
+
+
+def test_loss_normalisation_and_rollout_backend_flags() -> None:
+    import argparse
+
+    from gpu_worker.config import add_config_arguments, config_from_args
+
+    default = TrainConfig()
+    assert (default.loss_agg, default.rollout_backend) == ("token-mean", "vllm")  # verl's
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser)
+    args = parser.parse_args(
+        ["--loss-agg", "nonzero-token-mean", "--rollout-backend", "transformers"]
+    )
+    config = config_from_args(args)
+    assert (config.loss_agg, config.rollout_backend) == ("nonzero-token-mean", "transformers")
+    with pytest.raises(SystemExit):  # argparse refuses a value outside the choices
+        parser.parse_args(["--loss-agg", "mean"])
+    with pytest.raises(ValueError, match="loss_agg must be one of token-mean"):
+        TrainConfig(loss_agg="seq-mean")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="rollout_backend must be one of vllm, transformers"):
+        TrainConfig(rollout_backend="sglang")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="adv_std must be one of unbiased"):
+        TrainConfig(adv_std="sample")  # type: ignore[arg-type]

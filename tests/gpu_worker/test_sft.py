@@ -16,15 +16,14 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("reasoning_gym")
 
 from gpu_worker.cli import register_sft  # noqa: E402
+from gpu_worker.config import SFTConfig, dataclass_from_args  # noqa: E402
 from gpu_worker.model import build_char_tokenizer, build_tiny_llama, encode_prompt, save_model  # noqa: E402
 from gpu_worker.sft import (  # noqa: E402
-    SFTConfig,
     fill_batch,
     greedy_completions,
     open_sft_worker,
     problems_to_ask,
     run_sft,
-    sft_config_from_args,
 )
 from gpu_worker.tasks import Problem, TaskSuite, chain_sum_levels  # noqa: E402
 from gpu_worker.warmup import WarmupConfig, run_warmup  # noqa: E402
@@ -65,7 +64,7 @@ def test_config_and_cli() -> None:
     args = parser.parse_args(
         ["sft", "--mode", "uniform", "--prompts-per-round", "32", "--lr", "0.01"]
     )
-    config = sft_config_from_args(args)
+    config = dataclass_from_args(SFTConfig, args)
     assert (config.mode, config.prompts_per_round, config.lr) == ("uniform", 32, 0.01)
     invalid = parser.parse_args(["sft", "--batch-size", "0"])
     assert invalid.func(invalid) == 2  # refused before anything heavy starts

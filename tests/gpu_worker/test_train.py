@@ -60,16 +60,6 @@ def test_cli_flags_map_to_the_config() -> None:
     assert invalid.func(invalid) == 2  # refused before anything heavy starts
 
 
-def test_cli_module_stays_light() -> None:
-    # `zpd` loads every entry point on start: the worker's must not drag in torch or vLLM.
-    import subprocess
-    import sys
-
-    code = "import sys, gpu_worker.cli; print(sorted({'torch', 'vllm', 'transformers'} & set(sys.modules)))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
-
-
 @pytest.mark.slow
 def test_grpo_steps_against_a_live_service(server: LiveServer, engine: Any, tmp_path: Path) -> None:
     config = TrainConfig(
