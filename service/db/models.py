@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +22,11 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def new_id() -> str:
+    """A fresh opaque identifier (32 hex digits), for runs, samples and reports."""
+    return uuid.uuid4().hex
 
 
 class Base(DeclarativeBase):

@@ -1,8 +1,10 @@
 """The domain layer: what each v1 endpoint does, on top of the one transaction helper.
 
-Every function takes the :class:`~service.db.transaction.Database`, does its work in one
-transaction and returns a wire model (shaped by :mod:`service.domain.answers`). ``sample``
-and ``report`` run inside :func:`~service.domain.locking.locked_run`, so concurrent
+This module holds ``create_run``, ``get_run`` and ``list_runs`` and re-exports ``sample``
+(:mod:`service.domain.samples`) and ``report`` (:mod:`service.domain.reports`), so the
+routes call all five as ``runs.<endpoint>``. Every function takes the
+:class:`~service.db.transaction.Database`, does its work in one transaction and returns a
+wire model (shaped by :mod:`service.domain.answers`). ``sample`` and ``report`` run inside :func:`~service.domain.locking.locked_run`, so concurrent
 writers to one run serialise and end in the state of a sequential replay; ``get_run``,
 ``list_runs`` and the history only read (see :mod:`service.domain.locking` for the rules).
 
@@ -29,56 +31,38 @@ once per call.
 
 from __future__ import annotations
 
-import hashlib
-import math
 import secrets
-import uuid
-from datetime import datetime, timedelta
-from typing import Any
 
 import numpy as np
-import orjson
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import selectinload
 
 from service.auth import DEFAULT_TENANT
 from service.cache import RunCache
-from service.curricula import ArmInfo, StrategyError, build_strategy, draw_batch, sample_rng
+from service.curricula import ArmInfo, StrategyError, build_strategy
 from service.curricula import auto_arms as auto_math
 from service.curricula.auto_arms import AutoArmOptions
 from service.curricula.problems import parse_problem_options
-from service.db.models import Arm, Report, Run, Sample
+from service.db.models import Arm, Run, new_id
 from service.db.transaction import Database
 from service.domain import auto_arms
-from service.domain.answers import report_out, run_out, sample_out, strategy_of
-from service.domain.checks import (
-    check_arm_count,
-    check_batch_size,
-    check_result_count,
-    check_results,
-)
+from service.domain.answers import run_out
+from service.domain.checks import check_arm_count
 from service.domain.clock import SYSTEM_CLOCK, Clock
-from service.domain.leases import expire_leases, lease_counts
-from service.domain.locking import locked_run, read_run
-from service.domain.state import absorb, apply_report
-from service.domain.trackers import tracker_for
-from service.errors import Conflict, InvalidRequest
+from service.domain.leases import lease_counts
+from service.domain.locking import read_run
+
+# the write endpoints live in their own modules; callers reach all five through this one
+from service.domain.reports import report as report
+from service.domain.samples import sample as sample
+from service.errors import InvalidRequest
 from service.schemas import (
     AutoArmsSpec,
     CreateRunRequest,
-    ReportOut,
-    ReportRequest,
     RunList,
     RunOut,
-    SampleOut,
-    SampleRequest,
 )
 from service.settings import Settings
-
-
-def new_id() -> str:
-    """A fresh opaque identifier (32 hex digits)."""
-    return uuid.uuid4().hex
 
 
 def create_run(
@@ -207,182 +191,3 @@ def list_runs(db: Database, tenant: str | None = None, *, clock: Clock = SYSTEM_
         runs = session.scalars(query).all()
         leases = lease_counts(session, [run.id for run in runs], clock.now())
         return RunList(runs=[run_out(run, leases=leases[run.id]) for run in runs])
-
-
-def sample(
-    db: Database,
-    run_id: str,
-    request: SampleRequest,
-    settings: Settings,
-    tenant: str | None = None,
-    cache: RunCache | None = None,
-    *,
-    clock: Clock = SYSTEM_CLOCK,
-) -> SampleOut:
-    """Draw ``batch_size`` problems: arm per slot from the strategy, index inside the arm.
-
-    The k-th sample call of a run always uses the generator of (seed, k), so the same
-    seed and call sequence give the same batches across restarts and replicas. A
-    ``sample_id`` already answered is answered again from storage (retry-safe).
-
-    Raises:
-        NotFound: unknown run.
-        InvalidRequest: batch_size above ``max_batch_size``.
-    """
-    check_batch_size(request.batch_size, settings)
-    with locked_run(db, run_id, tenant=tenant) as (session, run):
-        if request.sample_id is not None:
-            stored = session.scalars(
-                select(Sample).where(Sample.run_id == run_id, Sample.sample_id == request.sample_id)
-            ).one_or_none()
-            if stored is not None:
-                if len(stored.indices) != request.batch_size:
-                    raise Conflict(
-                        f"sample_id {request.sample_id!r} was already used for a batch of "
-                        f"{len(stored.indices)}",
-                        {"sample_id": request.sample_id},
-                    )
-                return sample_out(run, stored)
-        now = clock.now()
-        expire_leases(session, run, now)
-        strategy = strategy_of(run)
-        tracker = tracker_for(run)
-        probabilities = tracker.restrict(strategy.probabilities(run.strategy_state, run.step))
-        rng = sample_rng(run.seed, run.samples)
-        batch = draw_batch(
-            probabilities,
-            request.batch_size,
-            rng,
-            seed=run.seed,
-            sizes=tracker.sizes(),
-            drawn_before=[arm.cursor for arm in run.arms],
-        )
-        demonstrations = request.purpose == "demonstrations"
-        indices, consumed = tracker.pick(session, batch, rng, demonstrations)
-        for arm, count, passed in zip(
-            run.arms, batch.counts.tolist(), consumed.tolist(), strict=True
-        ):
-            arm.times_sampled += count
-            arm.cursor += passed
-        if demonstrations:
-            run.demonstrations += request.batch_size
-        lease = request.lease_seconds or settings.sample_lease_seconds
-        row = Sample(
-            run_id=run.id,
-            sample_id=request.sample_id or new_id(),
-            seq=run.samples,
-            step=run.step,
-            probabilities=probabilities.tolist(),
-            arm_positions=batch.arms.tolist(),
-            indices=indices.tolist(),
-            created_at=now,
-            lease_expires_at=now + timedelta(seconds=lease),
-        )
-        run.samples += 1
-        run.updated_at = row.created_at
-        session.add(row)
-        answer = sample_out(run, row)
-    if cache:
-        cache.invalidate(run_id)
-    return answer
-
-
-def _body_hash(sample_id: str | None, results: list[dict[str, Any]]) -> str:
-    body = {"sample_id": sample_id, "results": results}
-    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
-def report(
-    db: Database,
-    run_id: str,
-    request: ReportRequest,
-    settings: Settings,
-    tenant: str | None = None,
-    cache: RunCache | None = None,
-    *,
-    clock: Clock = SYSTEM_CLOCK,
-) -> tuple[ReportOut, bool]:
-    """Apply one training step's outcome; returns the answer and whether it was a repeat.
-
-    The report is stored (append-only) and folded into the run's state in one
-    transaction. A ``report_id`` seen before is not applied again: the stored answer is
-    returned (``True`` as second element).
-
-    Raises:
-        NotFound: unknown run.
-        InvalidRequest: unknown arm, index outside its arm, unknown sample_id, too many results.
-        Conflict: the report_id was used before with a different body.
-    """
-    check_result_count(len(request.results), settings)
-    report_id = request.report_id or new_id()
-    # one dump in pydantic's core, not one per result
-    results = request.model_dump(exclude_none=True, include={"results"})["results"]
-    body_hash = _body_hash(request.sample_id, results)
-    with locked_run(db, run_id, tenant=tenant) as (session, run):
-        names = [arm.name for arm in run.arms]
-        stored = session.scalars(
-            select(Report).where(Report.run_id == run_id, Report.report_id == report_id)
-        ).one_or_none()
-        if stored is not None:
-            _check_same_body(stored, body_hash)
-            return report_out(run_id, names, stored), True
-        check_results(run, results, settings)
-        now = clock.now()
-        if request.sample_id is not None:
-            _mark_sample_reported(session, run_id, request.sample_id, now)
-        expire_leases(session, run, now)
-        strategy = strategy_of(run)
-        positions = {name: i for i, name in enumerate(names)}
-        applied = apply_report(strategy, run.strategy_state, run.step, positions, results)
-        for i in np.flatnonzero(applied.feedback.present):
-            absorb(run.arms[int(i)], applied.feedback, int(i))
-        tracker_for(run).record(session, positions, results)
-        row = Report(
-            run_id=run_id,
-            report_id=report_id,
-            sample_id=request.sample_id,
-            seq=run.step + 1,
-            body_hash=body_hash,
-            results=results,
-            rewards=[
-                r if present else None
-                for r, present in zip(
-                    applied.feedback.reward.tolist(),
-                    applied.feedback.present.tolist(),
-                    strict=True,
-                )
-            ],
-            counts=applied.feedback.count.tolist(),
-            outcomes=[None if math.isnan(o) else o for o in applied.feedback.outcome.tolist()],
-            q=applied.q.tolist(),
-            probabilities=applied.probabilities.tolist(),
-            created_at=now,
-        )
-        session.add(row)
-        run.strategy_state = applied.state
-        run.step += 1
-        run.updated_at = now
-        answer = report_out(run_id, names, row)
-    if cache:
-        cache.invalidate(run_id)
-    return answer, False
-
-
-def _check_same_body(stored: Report, body_hash: str) -> None:
-    if stored.body_hash != body_hash:
-        raise Conflict(
-            f"report_id {stored.report_id!r} was already used with a different body",
-            {"report_id": stored.report_id, "step": stored.seq},
-        )
-
-
-def _mark_sample_reported(session: Session, run_id: str, sample_id: str, now: datetime) -> None:
-    row = session.scalars(
-        select(Sample).where(Sample.run_id == run_id, Sample.sample_id == sample_id)
-    ).one_or_none()
-    if row is None:
-        raise InvalidRequest(
-            f"sample_id {sample_id!r} was not issued by this run", {"sample_id": sample_id}
-        )
-    if row.reported_at is None:
-        row.reported_at = now
