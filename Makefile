@@ -12,6 +12,12 @@ TORCH_VERSION := 2.13.0
 # Used only when no configured package source has the CPU build of torch.
 TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 VERL_VERSION := 0.7.1
+# verl 0.9 gets a venv of its own (one venv holds one verl): .venv-verl09 sees every package
+# of .venv through a .pth file placed after its own site-packages, so only verl differs.
+VERL09_VERSION := 0.9.1
+VERL09_VENV := .venv-verl09
+VERL09_STAMP := $(VERL09_VENV)/.zpd-verl09
+OPENRLHF_VERSION := 0.11.2
 
 .PHONY: demo demo-sim test lint serve bench bench-strategies bench-worker install install-ml clean
 
@@ -32,15 +38,27 @@ $(WORKER_STAMP): $(BASE_STAMP)
 	$(PIP) uninstall --quiet -y torchvision torchaudio torchcodec
 	@touch $@
 
-# Everything the tests exercise: the worker plus TRL and verl for the trainer adapters.
+# Everything the tests exercise: the worker plus TRL, verl 0.7 and OpenRLHF for the adapters.
 $(ML_STAMP): $(WORKER_STAMP)
-	$(PIP) install --quiet -e '.[dev,worker,trl,verl]'
+	$(PIP) install --quiet -e '.[dev,worker,trl,verl,openrlhf]'
 	$(PIP) install --quiet --no-deps 'verl==$(VERL_VERSION)'
+	@# OpenRLHF pins deepspeed and flash-attn (CUDA builds): its data path needs neither
+	$(PIP) install --quiet --no-deps 'openrlhf==$(OPENRLHF_VERSION)'
 	$(PIP) uninstall --quiet -y torchvision torchaudio torchcodec
 	@touch $@
 
+$(VERL09_STAMP): $(ML_STAMP)
+	@test -x $(VERL09_VENV)/bin/python || $(PYTHON) -m venv $(VERL09_VENV)
+	$(VERL09_VENV)/bin/python -c 'import sys, sysconfig, pathlib; \
+	  pth = pathlib.Path(sysconfig.get_paths()["purelib"], "zz-zpd-main-venv.pth"); \
+	  pth.write_text("import site; site.addsitedir(%r)\n" % sys.argv[1])' \
+	  "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+	$(VERL09_VENV)/bin/python -m pip --disable-pip-version-check install --quiet --no-deps \
+	  'verl==$(VERL09_VERSION)'
+	@touch $@
+
 install: $(BASE_STAMP)
-install-ml: $(ML_STAMP)
+install-ml: $(ML_STAMP) $(VERL09_STAMP)
 
 # The tiny model trained with the SEC curriculum on CPU against a local service (~5-10 min).
 demo: $(WORKER_STAMP)
@@ -50,7 +68,7 @@ demo: $(WORKER_STAMP)
 demo-sim: $(BASE_STAMP)
 	$(BIN)/zpd simulate --strategies sec,random --steps 300
 
-test: $(ML_STAMP)
+test: $(ML_STAMP) $(VERL09_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy service trainer_client
 	$(BIN)/pytest
@@ -72,4 +90,4 @@ bench-worker: $(WORKER_STAMP)
 	$(BIN)/python benchmarks/bench_worker.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VERL09_VENV) .pytest_cache .mypy_cache .ruff_cache
