@@ -3,7 +3,8 @@
 Concurrent writers to one run must serialise. On PostgreSQL the domain layer takes a row
 lock (``SELECT ... FOR UPDATE``) on the run; on SQLite every write transaction starts
 with ``BEGIN IMMEDIATE``, which takes the database's write lock up front, so two
-read-modify-write transactions can never interleave.
+read-modify-write transactions can never interleave. The domain layer asks for both in one
+call, :func:`service.domain.locking.locked_run`.
 """
 
 from __future__ import annotations

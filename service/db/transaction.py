@@ -49,7 +49,9 @@ class Database:
 
         Args:
             write: take the write lock up front (``BEGIN IMMEDIATE`` on SQLite). Needed
-                for read-modify-write work; PostgreSQL callers lock rows explicitly.
+                for read-modify-write work; PostgreSQL callers lock rows explicitly. Work
+                on a run goes through :func:`service.domain.locking.locked_run`, which
+                does both.
 
         Raises:
             Unavailable: the database could not be reached or timed out (nothing applied).
