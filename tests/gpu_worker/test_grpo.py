@@ -6,7 +6,9 @@ import math
 
 import pytest
 
-torch = pytest.importorskip("torch")
+from tests.conftest import require
+
+torch = require("torch")
 
 from gpu_worker.grpo import (  # noqa: E402
     LossConfig,

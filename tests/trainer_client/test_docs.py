@@ -8,8 +8,7 @@ import shlex
 import uuid
 from pathlib import Path
 
-import pytest
-
+from tests.conftest import require
 from tests.trainer_client.conftest import REPO_ROOT
 from trainer_client import CurriculumClient
 
@@ -40,8 +39,8 @@ def _verl_overrides() -> list[str]:
 
 
 def test_verl_doc_config_builds_the_sampler(tmp_path: Path, zpd_url: str) -> None:
-    pytest.importorskip("verl.experimental.dataset.sampler")
-    hydra = pytest.importorskip("hydra")
+    require("verl.experimental.dataset.sampler")
+    hydra = require("hydra")
     import verl
     from verl.trainer.main_ppo import create_rl_sampler
 

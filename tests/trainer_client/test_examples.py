@@ -7,8 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
+from tests.conftest import require
 from tests.trainer_client.conftest import REPO_ROOT
 from trainer_client import CurriculumClient
 
@@ -35,7 +34,7 @@ def test_plain_loop_example(zpd_url: str, client: CurriculumClient) -> None:
 
 
 def test_trl_example(zpd_url: str, client: CurriculumClient, tmp_path: Path) -> None:
-    pytest.importorskip("trl")
+    require("trl")
     run_name = f"trl-example-{os.getpid()}"
     done = subprocess.run(
         [sys.executable, "examples/trl_grpo.py", "--url", zpd_url, "--max-steps", "3",

@@ -105,7 +105,8 @@ def test_wait_until_ready_times_out_on_a_dead_port() -> None:
     started = time.monotonic()
     with pytest.raises(UnavailableError, match="not ready after 0.5s"):
         dead.wait_until_ready(timeout=0.5, interval=0.1)
-    assert time.monotonic() - started < 3
+    # measured 0.50 s (2026-12-02, shared 2-core machine): the bound is 20x that
+    assert time.monotonic() - started < 10
 
 
 def _mock_client(

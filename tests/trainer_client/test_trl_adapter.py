@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import require
 from trainer_client import CurriculumClient, grpo_advantages, mean_abs_advantage
 
-pytest.importorskip("trl")
-torch = pytest.importorskip("torch")
+require("trl")
+torch = require("torch")
 torch.set_num_threads(1)
 
 from datasets import Dataset  # noqa: E402

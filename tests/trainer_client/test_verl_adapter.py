@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("verl.experimental.dataset.sampler")
+from tests.conftest import require
+
+torch = require("torch")
+require("verl.experimental.dataset.sampler")
 torch.set_num_threads(1)
 
 import numpy as np  # noqa: E402

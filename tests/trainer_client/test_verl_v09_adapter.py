@@ -7,14 +7,14 @@ import subprocess
 
 import pytest
 
-from tests.conftest import IN_CI
+from tests.conftest import IN_CI, require
 from tests.trainer_client.conftest import REPO_ROOT
 
 VERL09_PYTHON = REPO_ROOT / ".venv-verl09" / "bin" / "python"
 
 
 def test_dispatch_by_version() -> None:
-    pytest.importorskip("verl")
+    require("verl")
     from trainer_client.adapters import verl as adapter
 
     assert adapter.adapter_module("0.7.1") == "verl_v07"

@@ -152,7 +152,9 @@ def test_a_redis_outage_fails_neither_a_report_nor_a_subscriber() -> None:
             started = time.monotonic()
             bus.publish("run", {"type": "report", "step": 1})  # queued, never raises
             subscription = await bus.open("run")  # gives up waiting for Redis after 0.5 s
-            assert time.monotonic() - started < 2
+            # measured 0.50 s (2026-12-02, shared 2-core machine): 10 s is 20x that, and
+            # still far from "waits for Redis forever"
+            assert time.monotonic() - started < 10
             with pytest.raises(TimeoutError):
                 await asyncio.wait_for(subscription.get(), 0.2)
             subscription.close()
@@ -221,10 +223,12 @@ def test_an_open_stream_does_not_hold_up_shutdown(server: LiveServer) -> None:
             assert server.process is not None
             started = time.monotonic()
             server.process.terminate()
+            # shutdown took 3.2 s (measured 2026-12-02 on the shared 2-core machine); the
+            # bound is over 10x that: it catches a stream that holds shutdown up for good
             try:
-                server.process.wait(timeout=6)
+                server.process.wait(timeout=40)
             except subprocess.TimeoutExpired:
                 server.process.kill()
                 server.process.wait()
-                pytest.fail("zpd serve still running 6 s after SIGTERM with one stream open")
-    assert time.monotonic() - started < 6
+                pytest.fail("zpd serve still running 40 s after SIGTERM with one stream open")
+    assert time.monotonic() - started < 40

@@ -35,7 +35,9 @@ def test_long_run_history_is_downsampled_to_the_budget(server: LiveServer) -> No
         assert point["rewards"] == {
             f"arm{a:02d}": synthetic_q(step, a) for a in range(ARMS) if (step + a) % 3 == 0
         }
-    # What the page downloads to open the run: well under a second and a few hundred kB here.
+    # What the page downloads to open the run: a few hundred kB. The request took 0.07 s
+    # (measured 2026-12-02 on the shared 2-core machine); the bound is ~30x that, so it
+    # catches a history that stopped downsampling, not a busy machine.
     assert elapsed < 2.0, f"history took {elapsed:.2f}s"
     assert len(response.content) < 2_500_000
 
