@@ -34,7 +34,7 @@ $(WORKER_STAMP): $(BASE_STAMP)
 	  || $(PIP) install --quiet --extra-index-url $(TORCH_CPU_INDEX) 'torch==$(TORCH_VERSION)+cpu'
 	$(PIP) install --quiet -e '.[dev,worker]' \
 	  || $(PIP) install --quiet --extra-index-url $(TORCH_CPU_INDEX) -e '.[dev,worker]'
-	@# built for another torch, they break transformers' imports (see DESIGN.md)
+	@# pip pulls these in built for another torch version, and then importing transformers fails
 	$(PIP) uninstall --quiet -y torchvision torchaudio torchcodec
 	@touch $@
 

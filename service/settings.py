@@ -65,7 +65,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=32 * 1024 * 1024, ge=1024, description="Largest accepted request body."
     )
-    db_pool_size: int = Field(default=8, ge=1)
+    db_pool_size: int = Field(
+        default=8, ge=1, description="Connections kept open per process (PostgreSQL)."
+    )
 
     @field_validator("sqlite_synchronous")
     @classmethod

@@ -1,7 +1,17 @@
 """A second, plain-Python implementation of the SEC math, for checking the service.
 
-Written from DESIGN.md's formulas with the standard library only (``statistics``,
-``math``), deliberately sharing no code with ``service.curricula``.
+Written from the SEC paper's formulas (Chen et al. 2025, arXiv 2505.14970; the options
+are described in docs/strategies.md) with the standard library only (``statistics``,
+``math``), deliberately sharing no code with ``service.curricula``:
+
+- GRPO advantage of rollout i of a problem with rewards r: ``A_i = (r_i - mean(r)) /
+  (std(r) + 1e-6)``, std the unbiased (n - 1) or population (n) one, or ``A_i = r_i -
+  mean(r)`` with ``std="none"`` (Dr. GRPO); a single rollout has advantage 0.
+- A problem's signal: the mean of ``|A_i|`` (or of the advantages a trainer reported).
+- An arm's reward ``r_t(c)``: the mean of its problems' signals in the report.
+- TD(0): ``Q <- alpha r + (1 - alpha) Q`` for arms in the report; absent arms keep Q
+  (``"hold"``) or decay with r = 0 (``"decay"``).
+- Sampling: ``softmax(Q / tau)``.
 """
 
 from __future__ import annotations

@@ -101,18 +101,3 @@ def test_adarft_without_difficulty_tags_answers_422(client: TestClient) -> None:
         "/v1/runs", json={"name": "x", "arms": arms, "strategy": {"name": "adarft"}}
     )
     assert answer.status_code == 422 and "difficulty" in answer.json()["error"]["message"]
-
-
-def test_docs_list_every_option_of_every_strategy() -> None:
-    """docs/strategies.md has a section per strategy whose table names each of its options."""
-    from service.curricula import ArmInfo, build_strategy
-
-    text = (Path(__file__).resolve().parents[3] / "docs" / "strategies.md").read_text()
-    infos = [ArmInfo(a["name"], a["size"], a["tags"]) for a in ARMS]
-    for name in sorted(set(STRATEGIES) - {"random", "ordered", "reverse"}):
-        start = text.index(f"### `{name}`")
-        end = text.find("\n### ", start + 1)
-        section = text[start : end if end != -1 else len(text)]
-        options = build_strategy(name, STRATEGIES[name], infos).options()
-        for key in set(options) - {"advantage_std"}:
-            assert f"| `{key}` |" in section, f"docs/strategies.md: {name} lacks option {key}"
