@@ -15,8 +15,9 @@ but its weights remember the whole past: prefer ``ducb`` or ``thompson`` when ar
 value quickly.
 
 Options:
-    gamma: uniform exploration mass in (0, 1] (0.1).
-    eta: learning rate > 0 (default ``gamma / K`` as in Auer et al.).
+    gamma: uniform exploration mass in [1e-6, 1] (0.1).
+    eta: learning rate in (0, 100] (default ``gamma / K`` as in Auer et al.). Both bounds
+        keep ``eta x_i`` finite: ``p_i >= gamma / K``, so ``x_i <= K / gamma``.
     objective: the arm reward, as in ``sec`` (``"abs_advantage"``).
     advantage_std: how rewards become advantages (``"unbiased"``).
 """
@@ -48,8 +49,10 @@ class Exp3:
 
     def __init__(self, options: Mapping[str, Any], arms: list[ArmInfo]) -> None:
         read = OptionReader(self.name, options)
-        self.gamma = read.number("gamma", 0.1, low=0.0, high=1.0, low_open=True)
-        self.eta = read.number("eta", self.gamma / max(len(arms), 1), low=0.0, low_open=True)
+        self.gamma = read.number("gamma", 0.1, low=1e-6, high=1.0)
+        self.eta = read.number(
+            "eta", self.gamma / max(len(arms), 1), low=0.0, high=100.0, low_open=True
+        )
         self.objective = read.choice("objective", "abs_advantage", OBJECTIVES)
         self.advantage_std = read.choice("advantage_std", "unbiased", ADVANTAGE_STD_MODES)
         read.finish()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from service.curricula import StrategyError, build_strategy
@@ -43,7 +44,14 @@ def test_exploration_floor() -> None:
 
 @pytest.mark.parametrize(
     ("options", "message"),
-    [({"gamma": 0}, "gamma"), ({"gamma": 2}, "gamma"), ({"eta": 0}, "eta"), ({"c": 1}, "unknown")],
+    [
+        ({"gamma": 0}, "gamma"),
+        ({"gamma": 5e-324}, r"'gamma' must be in \[1e-06, 1.0\]"),
+        ({"gamma": 2}, "gamma"),
+        ({"eta": 0}, "eta"),
+        ({"eta": 1e308}, r"'eta' must be in \(0.0, 100.0\]"),
+        ({"c": 1}, "unknown"),
+    ],
 )
 def test_rejects_bad_options(options: dict[str, object], message: str) -> None:
     with pytest.raises(StrategyError, match=message):
@@ -54,3 +62,14 @@ def test_reproducible() -> None:
     infos = arms(50, 20, 30)
     assert seeded_run("exp3", {}, infos, 5) == seeded_run("exp3", {}, infos, 5)
     assert seeded_run("exp3", {}, infos, 5) != seeded_run("exp3", {}, infos, 6)
+
+
+def test_extreme_options_keep_probabilities_finite() -> None:
+    # the largest eta and smallest gamma allowed: x_i <= K / gamma = 2e6, eta x_i <= 2e8
+    infos = arms(None, None)
+    exp3 = build_strategy("exp3", {"gamma": 1e-6, "eta": 100.0}, infos)
+    state = exp3.initial_state(infos)
+    for step in range(5):
+        state = exp3.update(state, feedback([1.0, 0.0], [True, True], counts=[3, 1]), step)
+        p = exp3.probabilities(state, step + 1)
+        assert np.isfinite(p).all() and p.sum() == pytest.approx(1.0)
