@@ -1,0 +1,211 @@
+"""The worker's setup: the model, the rollout engine, the task suite, the warmup, evaluation.
+
+`open_worker(config)` builds everything the GRPO loop (`gpu_worker/train.py`) needs in hand,
+a `Worker`; `warm_start` runs the SFT warmup before RL and `final_evaluation` scores the
+held-out problems. The engine is vLLM's (`RolloutEngine`) or, with `--rollout-backend
+transformers`, a transformers copy of the model (`HFRolloutEngine`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gpu_worker.config import RolloutBackendName, TrainConfig
+from gpu_worker.evaluate import evaluate_levels
+from gpu_worker.model import (
+    build_char_tokenizer,
+    build_tiny_llama,
+    encode_prompt,
+    load_model,
+    save_model,
+)
+from gpu_worker.rollout import EngineConfig, RolloutBackend, RolloutEngine
+from gpu_worker.tasks import PromptStyle, RewardScheme, TaskSuite, chain_sum_levels
+from gpu_worker.warmup import WarmupConfig, run_warmup
+from trainer_client import CurriculumClient
+
+
+@dataclass
+class Worker:
+    """What the loop needs in hand: model, tokenizer, optimizer, engine, tasks, service."""
+
+    config: TrainConfig
+    suite: TaskSuite
+    model: Any
+    tokenizer: Any
+    engine: RolloutBackend
+    client: CurriculumClient
+    optimizer: torch.optim.Optimizer
+    weights_dir: Path
+    probe: list[list[int]]
+
+
+def build_suite(config: TrainConfig) -> TaskSuite:
+    """The task suite the config describes."""
+    rewards = RewardScheme(config.reward_correct, config.reward_formatted, config.reward_invalid)
+    style: PromptStyle = "compact" if config.prompt_style == "compact" else "question"
+    return TaskSuite(
+        chain_sum_levels(config.level_digits()),
+        ood_levels=config.ood_levels,
+        seed=config.seed + 1234,
+        prompt_style=style,
+        rewards=rewards,
+    )
+
+
+def trainer_device(config: TrainConfig) -> str:
+    """`config.device`, with `auto` meaning the GPU when there is one."""
+    if config.device != "auto":
+        return config.device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def prepare_model(config: TrainConfig) -> tuple[Any, Any, Path]:
+    """Load `config.model`, or build the tiny model and save it under `out_dir/init`.
+
+    The trainer's copy goes to `trainer_device` (the engine holds its own copy).
+    """
+    if config.model:
+        model, tokenizer = load_model(config.model)
+        folder = Path(config.model)
+    else:
+        tokenizer = build_char_tokenizer()
+        model = build_tiny_llama(tokenizer, seed=config.seed)
+        folder = save_model(model, tokenizer, Path(config.out_dir) / "init")
+    torch.nn.Module.to(model, trainer_device(config))
+    return model, tokenizer, folder
+
+
+def open_engine(
+    backend: RolloutBackendName, model_dir: str | Path, config: EngineConfig
+) -> RolloutBackend:
+    """The rollout engine named `backend` on the model folder: `vllm` (`RolloutEngine`) or
+    `transformers` (`HFRolloutEngine`, for machines without vLLM)."""
+    if backend == "transformers":
+        from gpu_worker.rollout_hf import HFRolloutEngine
+
+        return HFRolloutEngine(model_dir, config)
+    return RolloutEngine(model_dir, config)
+
+
+def make_probe(
+    suite: TaskSuite, tokenizer: Any, count: int = 4, chat: bool = False
+) -> list[list[int]]:
+    """Fixed probe sequences (prompt + reference answer + eos) used to compare log-probs."""
+    probe = []
+    for i in range(count):
+        level = suite.train_levels[i % len(suite.train_levels)]
+        problem = suite.eval_problems(level, count)[i]
+        answer = tokenizer(suite.format_answer(problem.answer), add_special_tokens=False)[
+            "input_ids"
+        ]
+        prompt = encode_prompt(tokenizer, problem.prompt, chat)
+        probe.append(prompt + answer + [tokenizer.eos_token_id])
+    return probe
+
+
+def warm_start(worker: Worker, log: Any) -> list[dict[str, float]]:
+    """SFT warmup; stops once success-in-8 on the hardest training level reaches the target."""
+    cfg = worker.config
+    hardest = worker.suite.train_levels[-1]
+
+    def success_in_8(model: Any) -> float:
+        """Share of 64 held-out hardest-level problems solved by at least one of 8 samples."""
+        worker.engine.sync_weights(model, worker.weights_dir)
+        scores = evaluate_levels(
+            worker.engine,
+            worker.tokenizer,
+            worker.suite,
+            [hardest],
+            64,
+            8,
+            cfg.max_new_tokens,
+            seed=cfg.seed,
+            chat=cfg.chat_template,
+        )
+        return scores[hardest].success_in_k
+
+    warmup = WarmupConfig(
+        steps=cfg.warmup_steps,
+        lr=cfg.warmup_lr,
+        seed=cfg.seed,
+        eval_every=100,
+        target=cfg.warmup_target if cfg.warmup_target > 0 else None,
+        task=cfg.warmup_task,
+        chat=cfg.chat_template,
+    )
+    history = run_warmup(worker.model, worker.tokenizer, worker.suite, warmup, success_in_8, log)
+    worker.engine.sync_weights(worker.model, worker.weights_dir)
+    return history
+
+
+def final_evaluation(worker: Worker) -> dict[str, dict[str, float]]:
+    """pass@1 (mean over `eval_samples` samples) and success-in-k on held-out problems per level."""
+    cfg = worker.config
+    levels = worker.suite.train_levels + worker.suite.ood_levels
+    scores = evaluate_levels(
+        worker.engine,
+        worker.tokenizer,
+        worker.suite,
+        levels,
+        cfg.eval_problems,
+        cfg.eval_samples,
+        cfg.max_new_tokens,
+        temperature=cfg.temperature,
+        seed=cfg.seed + 1,
+        chat=cfg.chat_template,
+    )
+    return {
+        name: {
+            "pass_at_1": s.pass_at_1,
+            "success_in_k": s.success_in_k,
+            "ood": float(name in worker.suite.ood_levels),
+        }
+        for name, s in scores.items()
+    }
+
+
+def open_worker(
+    config: TrainConfig,
+    client: CurriculumClient | None = None,
+    engine: RolloutBackend | None = None,
+) -> Worker:
+    """Build everything the loop needs; creates the rollout engine (call under `__main__`).
+
+    An existing `engine` of the same architecture may be passed in: the worker loads its
+    own weights into it before anything else.
+    """
+    torch.set_num_threads(config.torch_threads)
+    suite = build_suite(config)
+    model, tokenizer, model_dir = prepare_model(config)
+    engine_config = EngineConfig(
+        gpu_memory_utilization=config.gpu_memory_utilization,
+        max_model_len=config.max_model_len,
+        seed=config.seed,
+        tensor_parallel_size=config.tensor_parallel_size,
+        enforce_eager=not torch.cuda.is_available(),
+        device=trainer_device(config),
+    )
+    engine = engine or open_engine(config.rollout_backend, model_dir, engine_config)
+    client = client or CurriculumClient(config.service_url, timeout=config.request_timeout)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    weights_dir = Path(config.out_dir) / "synced"
+    tokenizer.save_pretrained(str(weights_dir))
+    engine.sync_weights(model, weights_dir)
+    return Worker(
+        config,
+        suite,
+        model,
+        tokenizer,
+        engine,
+        client,
+        optimizer,
+        weights_dir,
+        make_probe(suite, tokenizer, chat=config.chat_template),
+    )
