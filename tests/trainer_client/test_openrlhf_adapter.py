@@ -18,26 +18,22 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import IN_CI
+from tests.conftest import require
 
-try:
-    import ray
-    from openrlhf.datasets.utils import blending_datasets
+ray = require("ray", "make install-ml")
+require("openrlhf.trainer.ppo_utils.samples_generator", "make install-ml (openrlhf --no-deps)")
 
-    from trainer_client.adapters.openrlhf import (
-        ZPDPromptDataset,
-        ZPDPromptLoader,
-        ZPDSamplesGenerator,
-    )
-except ImportError as exc:  # OpenRLHF is installed by `make install-ml`
-    if IN_CI:
-        raise
-    pytest.skip(f"OpenRLHF is not installed: {exc}", allow_module_level=True)
+from openrlhf.datasets.utils import blending_datasets  # noqa: E402
 
-from tests.trainer_client.fake_vllm_engine import FakeVLLMEngine
-from tests.trainer_client.tiny_lm import tiny_tokenizer
-from trainer_client import CurriculumClient
-from trainer_client.adapters.arms import ZPDSettings
+from tests.trainer_client.fake_vllm_engine import FakeVLLMEngine  # noqa: E402
+from tests.trainer_client.tiny_lm import tiny_tokenizer  # noqa: E402
+from trainer_client import CurriculumClient  # noqa: E402
+from trainer_client.adapters.arms import ZPDSettings  # noqa: E402
+from trainer_client.adapters.openrlhf import (  # noqa: E402
+    ZPDPromptDataset,
+    ZPDPromptLoader,
+    ZPDSamplesGenerator,
+)
 
 N_SAMPLES, ROLLOUT_BATCH = 4, 4
 
