@@ -32,13 +32,23 @@ from typing import Any
 import torch
 
 from gpu_worker.config import TrainConfig, add_compare_arguments, config_from_args, log_line
+from gpu_worker.protocol import format_summary, protocol_row, protocol_summary
 from gpu_worker.rollout import RolloutEngine
 from gpu_worker.train import create_curriculum_run, open_worker, run_curriculum, warm_start
 from trainer_client.simulate import parse_strategies
 
 Runs = dict[str, dict[int, dict[str, Any]]]  # strategy label -> seed -> run
 # What a step record keeps in compare.json (the per-problem rewards stay on the service).
-STEP_KEYS = ("step", "reward_mean", "accuracy", "loss", "probabilities")
+STEP_KEYS = (
+    "step",
+    "reward_mean",
+    "accuracy",
+    "loss",
+    "probabilities",
+    "rollouts",
+    "generated_tokens",
+    "effective_ratio",
+)
 
 
 def strategy_variants(text: str) -> dict[str, dict[str, Any]]:
@@ -310,8 +320,73 @@ def run_from_args(args: argparse.Namespace) -> int:
     print(format_ranking(result["ranking"], target))
     if base.eval_every:
         plot_curves(runs, out / "compare.png", target)
+        write_protocol(base, runs, seeds, args.id_gain, args.baseline, out)
     print(f"wrote {out / 'compare.json'}")
     return 0
+
+
+def write_protocol(
+    base: TrainConfig, runs: Runs, seeds: list[int], id_gain: float, baseline: str, out: Path
+) -> None:
+    """The protocol's result (docs/curriculum_value.md): `curriculum_value.json` with one row
+    per strategy and seed, the summary against `baseline`, and the accuracy-vs-rollouts plot."""
+    budget = float(base.steps * base.prompts_per_step * base.rollouts_per_prompt)
+    rows = [
+        protocol_row(label, seed, run, id_gain, budget)
+        for label, by_seed in runs.items()
+        for seed, run in by_seed.items()
+    ]
+    if baseline not in runs:
+        print(f"(no {baseline!r} among the strategies: the protocol's ratios are skipped)")
+        return
+    summary = protocol_summary(rows, baseline)
+    protocol = {
+        "primary_metric": "rollouts to reach mean held-out in-distribution pass@1 >= the "
+        f"seed's warm start + {id_gain:g}",
+        "id_gain": id_gain,
+        "baseline": baseline,
+        "seeds": seeds,
+        "rollouts_budget": budget,
+        "unreached": "counted as the whole budget (tokens, seconds: as spent) in the ratios",
+        "ci": "paired bootstrap over seeds, 10,000 resamples, 95% percentile interval",
+        "config": asdict(base),
+    }
+    result = {"protocol": protocol, "summary": summary, "runs": rows}
+    (out / "curriculum_value.json").write_text(json.dumps(result, indent=1))
+    print(f"\nprotocol: rollouts to ID pass@1 >= warm start + {id_gain:g} (ratios to {baseline})")
+    print(format_summary(rows, summary))
+    plot_value(rows, out / "curriculum_value.png")
+    print(f"wrote {out / 'curriculum_value.json'}")
+
+
+def plot_value(rows: list[dict[str, Any]], path: Path) -> None:
+    """Mean held-out ID pass@1 against rollouts spent, one line per strategy (mean over
+    seeds; the evaluation points are at the same rollouts for every run)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for strategy in dict.fromkeys(r["strategy"] for r in rows):
+        curves = [r["curve"] for r in rows if r["strategy"] == strategy]
+        length = min(len(c) for c in curves)
+        xs = [curves[0][i]["rollouts"] for i in range(length)]
+        stats = [mean_std([c[i]["id_pass1"] for c in curves]) for i in range(length)]
+        (line,) = ax.plot(xs, [m for m, _ in stats], marker="o", markersize=3, label=strategy)
+        ax.fill_between(
+            xs,
+            [m - s for m, s in stats],
+            [m + s for m, s in stats],
+            color=line.get_color(),
+            alpha=0.1,
+        )
+    ax.set_xlabel("rollouts spent by RL")
+    ax.set_ylabel("held-out ID pass@1 (mean over levels)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

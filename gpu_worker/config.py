@@ -84,7 +84,14 @@ class TrainConfig:
     seed: int = option(0, "seed of the run, the model init, sampling and the warmup")
     model: str = option("", "local model folder; empty builds the tiny char-level Llama")
     out_dir: str = option("runs/gpu-worker", "where the model, synced weights and metrics go")
-    digits: str = option("1,2,3,4", "chain_sum levels by digits per number, comma-separated")
+    suite: str = option(
+        "chain_sum",
+        "the levels: 'chain_sum' (+/- of two numbers by --digits, compact prompts, index "
+        "split) or 'addition' (the curriculum testbed: two-number addition by --digits, "
+        "numbers written least significant digit first, train/dev/eval split by prompt content)",
+        choices=("chain_sum", "addition"),
+    )
+    digits: str = option("1,2,3,4", "levels by digits per number, comma-separated")
     ood_levels: int = option(1, "how many of the hardest levels are held out (never arms)")
     chat_template: bool = option(
         False, "wrap each prompt in the tokenizer's chat template (instruct models)"
@@ -125,7 +132,11 @@ class TrainConfig:
     )
     warmup_target: float = option(
         0.6,
-        "stop warmup once success-in-8 on the hardest training level reaches this (<= 0: never)",
+        "stop warmup once success-in-8 on 64 dev-split problems of the hardest training level "
+        "reaches this (<= 0: never, and nothing is evaluated during the warmup)",
+    )
+    warmup_levels: int = option(
+        0, "warm up on the N easiest training levels only (0: all training levels)"
     )
     probe_every: int = option(1, "check engine vs trainer log-probs every N steps (0 = never)")
     probe_tolerance: float = option(1e-3, "largest allowed log-prob gap after a sync")
@@ -186,6 +197,10 @@ class TrainConfig:
             problems.append("need lr > 0, tau > 0 and 0 < alpha <= 1")
         if self.probe_tolerance <= 0 or self.torch_threads < 1:
             problems.append("need probe_tolerance > 0 and torch_threads >= 1")
+        if self.suite not in ("chain_sum", "addition"):
+            problems.append("suite must be 'chain_sum' or 'addition'")
+        if self.warmup_levels < 0:
+            problems.append("warmup_levels must be >= 0 (0: all training levels)")
         if min(self.eval_every, self.eval_problems, self.warmup_steps, self.probe_every) < 0:
             problems.append("eval_every, eval_problems, warmup_steps and probe_every must be >= 0")
         if self.chat_template and not self.model:
@@ -382,6 +397,14 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
         "without name: belongs to the strategy before it); replaces --strategy(-options)",
     )
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
+    parser.add_argument(
+        "--id-gain", type=float, default=0.06, help="the protocol's target: mean held-out "
+        "in-distribution pass@1 at least this much above the seed's warm start (default 0.06)"
+    )  # fmt: skip
+    parser.add_argument(
+        "--baseline", default="random", help="the strategy label the others' costs to the "
+        "target are divided by (default: random)"
+    )  # fmt: skip
     parser.add_argument(
         "--target", type=float, default=0.15, help="held-out pass@1 on the hardest training "
         "level that ranks the strategies by steps to reach it (default: 0.15)"

@@ -1,7 +1,7 @@
 """Evaluation on held-out problems: pass@1 averaged over k samples, and success-in-k.
 
-Held-out problems are each level's indices after its training range (see `TaskSuite`), so
-evaluation never scores a problem the curriculum could have sampled.
+Held-out problems come from the suite's `eval` split (or `dev`, for early stopping); how they
+are kept apart from the training problems is `TaskSuite`'s split (gpu_worker/tasks.py).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 from gpu_worker.model import encode_prompt
 from gpu_worker.rollout import RolloutBackend
-from gpu_worker.tasks import TaskSuite
+from gpu_worker.tasks import HeldOutSplit, TaskSuite
 
 
 @dataclass(frozen=True)
@@ -37,16 +37,18 @@ def evaluate_levels(
     temperature: float = 1.0,
     seed: int = 0,
     chat: bool = False,
+    split: HeldOutSplit = "eval",
 ) -> dict[str, LevelScore]:
     """Score each level on its first `problems` held-out problems with `samples` samples each.
 
     `temperature=0` is greedy decoding (then every sample is the same; use samples=1).
-    `chat=True` wraps each prompt in the tokenizer's chat template.
+    `chat=True` wraps each prompt in the tokenizer's chat template. `split="dev"` scores the
+    development split instead (for early stopping; disjoint from `eval`).
     A sample counts as solved when its reward equals the suite's `correct` reward.
     """
     scores: dict[str, LevelScore] = {}
     for level in levels:
-        batch = suite.eval_problems(level, problems)
+        batch = suite.eval_problems(level, problems, split)
         prompt_ids = [encode_prompt(tokenizer, p.prompt, chat) for p in batch]
         groups = engine.generate(prompt_ids, samples, max_tokens, temperature, seed=seed)
         solved = [

@@ -119,3 +119,125 @@ def paired_difference(
         means[int(0.025 * (resamples - 1))],
         means[int(0.975 * (resamples - 1))],
     )
+
+
+def id_curve(curve: Sequence[dict[str, Any]]) -> list[dict[str, float]]:
+    """A run's evaluation points as `{step, rollouts, tokens, seconds, id_pass1, ood_pass1}`.
+
+    `curve` is `run_curriculum`'s: each point holds the costs and one `{pass_at_1, ood}`
+    entry per level; ID is the mean over training levels, OOD over held-out ones (0 if none).
+    """
+    points = []
+    for point in curve:
+        levels = {k: v for k, v in point.items() if isinstance(v, dict)}
+        ids = [v["pass_at_1"] for v in levels.values() if not v["ood"]]
+        ood = [v["pass_at_1"] for v in levels.values() if v["ood"]]
+        points.append(
+            {
+                "step": point["step"],
+                **{cost: float(point[cost]) for cost in COSTS},
+                "id_pass1": statistics.fmean(ids),
+                "ood_pass1": statistics.fmean(ood) if ood else 0.0,
+            }
+        )
+    return points
+
+
+def protocol_row(
+    strategy: str, seed: int, run: dict[str, Any], id_gain: float, budget: float
+) -> dict[str, Any]:
+    """One run's line of `curriculum_value.json` (the protocol's per-seed result).
+
+    The target is the seed's warm-start ID pass@1 (the curve's first point) plus `id_gain`.
+    """
+    points = id_curve(run["curve"])
+    target = points[0]["id_pass1"] + id_gain
+    steps = run.get("steps", [])
+    ratios = [s["effective_ratio"] for s in steps if "effective_ratio" in s]
+    return {
+        "strategy": strategy,
+        "seed": seed,
+        "warm_id_pass1": points[0]["id_pass1"],
+        "target_id_pass1": target,
+        "rollouts_to_target": cost_to_target(points, target, "rollouts"),
+        "tokens_to_target": cost_to_target(points, target, "tokens"),
+        "seconds_to_target": cost_to_target(points, target, "seconds"),
+        "rollouts_budget": budget,
+        "tokens_spent": points[-1]["tokens"],
+        "seconds_spent": points[-1]["seconds"],
+        "final_id_pass1": points[-1]["id_pass1"],
+        "final_ood_pass1": points[-1]["ood_pass1"],
+        "auc_id_pass1": area_under_curve(points),
+        "effective_ratio": statistics.fmean(ratios) if ratios else None,
+        "curve": points,
+    }
+
+
+def protocol_summary(rows: Sequence[dict[str, Any]], baseline: str) -> list[dict[str, Any]]:
+    """Per strategy against `baseline` over the seeds both ran: cost ratios with paired
+    bootstrap 95% intervals (unreached targets censored at the budget, see `censored`), and
+    paired differences of the final ID/OOD pass@1 and of the AUC."""
+    by = {(r["strategy"], r["seed"]): r for r in rows}
+    strategies = list(dict.fromkeys(r["strategy"] for r in rows))
+    summary = []
+    for strategy in strategies:
+        seeds = sorted(s for (name, s) in by if name == strategy and (baseline, s) in by)
+        mine = [by[(strategy, s)] for s in seeds]
+        base = [by[(baseline, s)] for s in seeds]
+        entry: dict[str, Any] = {
+            "strategy": strategy,
+            "baseline": baseline,
+            "seeds": seeds,
+            "reached": sum(r["rollouts_to_target"] is not None for r in mine),
+        }
+        if strategy != baseline and len(seeds) >= 2:
+            for cost, spent in (
+                ("rollouts", "rollouts_budget"),
+                ("tokens", "tokens_spent"),
+                ("seconds", "seconds_spent"),
+            ):
+                a = [censored(r[f"{cost}_to_target"], r[spent]) for r in mine]
+                b = [censored(r[f"{cost}_to_target"], r[spent]) for r in base]
+                entry[f"{cost}_ratio"] = paired_bootstrap(a, b) if sum(b) > 0 else None
+            for key in ("final_id_pass1", "final_ood_pass1", "auc_id_pass1", "effective_ratio"):
+                if all(r[key] is not None for r in mine + base):
+                    entry[f"{key}_diff"] = paired_difference(
+                        [r[key] for r in mine], [r[key] for r in base]
+                    )
+        summary.append(entry)
+    return summary
+
+
+def format_summary(rows: Sequence[dict[str, Any]], summary: Sequence[dict[str, Any]]) -> str:
+    """The protocol's table in Markdown: one line per strategy, ratios to the baseline."""
+
+    def triple(value: Any, digits: int = 2) -> str:
+        if value is None:
+            return "-"
+        mid, low, high = value
+        return f"{mid:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+    lines = [
+        "| strategy | reached target | rollouts to target, mean | rollouts ratio [95% CI] "
+        "| tokens ratio | seconds ratio | final ID pass@1 | final OOD pass@1 "
+        "| ID − baseline [95% CI] | AUC − baseline | effective ratio |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for entry in summary:
+        mine = [
+            r for r in rows if r["strategy"] == entry["strategy"] and r["seed"] in entry["seeds"]
+        ]
+        costs = [censored(r["rollouts_to_target"], r["rollouts_budget"]) for r in mine]
+        effective = [r["effective_ratio"] for r in mine if r["effective_ratio"] is not None]
+        lines.append(
+            f"| `{entry['strategy']}` | {entry['reached']}/{len(entry['seeds'])} "
+            f"| {statistics.fmean(costs):,.0f} "
+            f"| {triple(entry.get('rollouts_ratio'))} | {triple(entry.get('tokens_ratio'))} "
+            f"| {triple(entry.get('seconds_ratio'))} "
+            f"| {statistics.fmean(r['final_id_pass1'] for r in mine):.3f} "
+            f"| {statistics.fmean(r['final_ood_pass1'] for r in mine):.3f} "
+            f"| {triple(entry.get('final_id_pass1_diff'), 3)} "
+            f"| {triple(entry.get('auc_id_pass1_diff'), 3)} "
+            f"| {statistics.fmean(effective) if effective else float('nan'):.2f} |"
+        )
+    return "\n".join(lines)

@@ -119,6 +119,10 @@ def update_policy(
     return {**stats, "trained_sequences": float(len(rows)), **counts}
 
 
+# The parts of a step's wall time (its record's keys).
+STEP_SECONDS = ("sample_s", "rollout_s", "update_s", "sync_s", "report_s")
+
+
 def train_step(worker: Worker, run_id: str, step: int) -> dict[str, Any]:
     """One GRPO step: sample -> rollout -> reward -> advantage -> update -> sync -> report."""
     cfg = worker.config
@@ -182,7 +186,7 @@ def sync_engine(worker: Worker, step: int) -> dict[str, float]:
 
 def log_step(record: dict[str, Any], log: Any) -> None:
     """One progress line per step."""
-    seconds = sum(record[k] for k in ("sample_s", "rollout_s", "update_s", "sync_s", "report_s"))
+    seconds = sum(record[k] for k in STEP_SECONDS)
     probs = " ".join(f"{k}={v:.2f}" for k, v in record["probabilities"].items())
     log(
         f"step {record['step']} reward={record['reward_mean']:.3f} acc={record['accuracy']:.3f} "
@@ -224,7 +228,8 @@ def run_curriculum(
     metrics); without it, each step logs one line (`log_step`).
 
     Returns the run id, one record per step, the held-out evaluation every `eval_every`
-    steps (`curve`) and at the end (`evaluation`).
+    steps (`curve`, each point with the `rollouts`, generated `tokens` and `seconds` that RL
+    had spent by then) and at the end (`evaluation`).
     """
     cfg = worker.config
     run = run or create_curriculum_run(worker)
@@ -233,18 +238,22 @@ def run_curriculum(
         f"arms {[a.name for a in run.arms]}, OOD {worker.suite.ood_levels}"
     )
     steps, curve = [], []
+    spent = {"rollouts": 0.0, "tokens": 0.0, "seconds": 0.0}  # by RL so far, evaluation excluded
     for step in range(cfg.steps):
         if cfg.eval_every and cfg.eval_problems and step % cfg.eval_every == 0:
-            curve.append({"step": step, **final_evaluation(worker)})
+            curve.append({"step": step, **spent, **final_evaluation(worker)})
         record = train_step(worker, run.run_id, step)
         steps.append(record)
+        spent["rollouts"] += record["rollouts"]
+        spent["tokens"] += record["generated_tokens"]
+        spent["seconds"] += sum(record[k] for k in STEP_SECONDS)
         if on_step is not None:
             on_step(record)
         else:
             log_step(record, log)
     evaluation = final_evaluation(worker) if cfg.eval_problems > 0 else {}
     if evaluation:
-        curve.append({"step": cfg.steps, **evaluation})
+        curve.append({"step": cfg.steps, **spent, **evaluation})
     for level, score in evaluation.items():
         log(
             f"eval {level}: pass@1={score['pass_at_1']:.3f} "

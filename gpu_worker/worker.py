@@ -24,7 +24,13 @@ from gpu_worker.model import (
     save_model,
 )
 from gpu_worker.rollout import EngineConfig, RolloutBackend, RolloutEngine
-from gpu_worker.tasks import PromptStyle, RewardScheme, TaskSuite, chain_sum_levels
+from gpu_worker.tasks import (
+    PromptStyle,
+    RewardScheme,
+    TaskSuite,
+    addition_levels,
+    chain_sum_levels,
+)
 from gpu_worker.warmup import WarmupConfig, run_warmup
 from trainer_client import CurriculumClient
 
@@ -45,8 +51,17 @@ class Worker:
 
 
 def build_suite(config: TrainConfig) -> TaskSuite:
-    """The task suite the config describes."""
+    """The task suite the config describes (`suite`, `digits`, `ood_levels`, rewards)."""
     rewards = RewardScheme(config.reward_correct, config.reward_formatted, config.reward_invalid)
+    if config.suite == "addition":
+        return TaskSuite(
+            addition_levels(config.level_digits()),
+            ood_levels=config.ood_levels,
+            seed=config.seed + 1234,
+            prompt_style="reversed",
+            rewards=rewards,
+            split="content",
+        )
     style: PromptStyle = "compact" if config.prompt_style == "compact" else "question"
     return TaskSuite(
         chain_sum_levels(config.level_digits()),
@@ -109,12 +124,18 @@ def make_probe(
 
 
 def warm_start(worker: Worker, log: Any) -> list[dict[str, float]]:
-    """SFT warmup; stops once success-in-8 on the hardest training level reaches the target."""
+    """SFT warmup on the `warmup_levels` easiest training levels (0: all).
+
+    With `warmup_target > 0` it stops once success-in-8 on the hardest training level's
+    dev split reaches the target (never on the problems of the final evaluation); otherwise
+    it runs `warmup_steps` steps and evaluates nothing.
+    """
     cfg = worker.config
     hardest = worker.suite.train_levels[-1]
+    levels = worker.suite.train_levels[: cfg.warmup_levels] if cfg.warmup_levels else []
 
     def success_in_8(model: Any) -> float:
-        """Share of 64 held-out hardest-level problems solved by at least one of 8 samples."""
+        """Share of 64 dev-split hardest-level problems solved by at least one of 8 samples."""
         worker.engine.sync_weights(model, worker.weights_dir)
         scores = evaluate_levels(
             worker.engine,
@@ -126,6 +147,7 @@ def warm_start(worker: Worker, log: Any) -> list[dict[str, float]]:
             cfg.max_new_tokens,
             seed=cfg.seed,
             chat=cfg.chat_template,
+            split="dev",
         )
         return scores[hardest].success_in_k
 
@@ -137,8 +159,10 @@ def warm_start(worker: Worker, log: Any) -> list[dict[str, float]]:
         target=cfg.warmup_target if cfg.warmup_target > 0 else None,
         task=cfg.warmup_task,
         chat=cfg.chat_template,
+        levels=tuple(levels),
     )
-    history = run_warmup(worker.model, worker.tokenizer, worker.suite, warmup, success_in_8, log)
+    evaluate = success_in_8 if cfg.warmup_target > 0 else None
+    history = run_warmup(worker.model, worker.tokenizer, worker.suite, warmup, evaluate, log)
     worker.engine.sync_weights(worker.model, worker.weights_dir)
     return history
 
