@@ -8,8 +8,11 @@ from gpu_worker.protocol import (
     area_under_curve,
     censored,
     cost_to_target,
+    format_summary,
     paired_bootstrap,
     paired_difference,
+    protocol_row,
+    protocol_summary,
     ratio_of_means,
 )
 
@@ -60,3 +63,49 @@ def test_paired_difference() -> None:
     mean, low, high = paired_difference([0.5, 0.7, 0.6], [0.4, 0.4, 0.6], resamples=2_000)
     assert mean == pytest.approx((0.1 + 0.3 + 0.0) / 3)
     assert 0.0 <= low <= mean <= high <= 0.3
+
+
+def level_point(step: int, rollouts: int, ids: list[float], ood: float) -> dict:
+    """A `run_curriculum` curve point: costs plus one entry per level."""
+    point: dict = {"step": step, "rollouts": rollouts, "tokens": 10 * rollouts, "seconds": step}
+    for i, value in enumerate(ids):
+        point[f"d{i}"] = {"pass_at_1": value, "success_in_k": value, "ood": 0.0}
+    point["ood"] = {"pass_at_1": ood, "success_in_k": ood, "ood": 1.0}
+    return point
+
+
+def run_of(id_values: list[list[float]], ratio: float) -> dict:
+    curve = [level_point(10 * i, 100 * i, ids, 0.0) for i, ids in enumerate(id_values)]
+    return {"curve": curve, "steps": [{"effective_ratio": ratio}] * 3}
+
+
+def test_protocol_rows_and_summary_by_hand() -> None:
+    # seed 1: warm start ID (0.1+0.3)/2 = 0.2, target 0.3; sec reaches 0.3 at 100 rollouts,
+    # random at 200. seed 2: warm 0.1, target 0.2; sec at 100, random never (budget 300).
+    sec1 = run_of([[0.1, 0.3], [0.2, 0.4], [0.3, 0.5], [0.3, 0.5]], 0.8)
+    rnd1 = run_of([[0.1, 0.3], [0.1, 0.3], [0.2, 0.4], [0.3, 0.3]], 0.5)
+    sec2 = run_of([[0.0, 0.2], [0.1, 0.3], [0.2, 0.3], [0.3, 0.3]], 0.7)
+    rnd2 = run_of([[0.0, 0.2], [0.0, 0.2], [0.1, 0.2], [0.1, 0.2]], 0.4)
+    rows = [
+        protocol_row("sec", 1, sec1, 0.1, 300),
+        protocol_row("random", 1, rnd1, 0.1, 300),
+        protocol_row("sec", 2, sec2, 0.1, 300),
+        protocol_row("random", 2, rnd2, 0.1, 300),
+    ]
+    assert [r["rollouts_to_target"] for r in rows] == [100, 200, 100, None]
+    assert rows[0]["tokens_to_target"] == 1000 and rows[0]["seconds_to_target"] == 10
+    assert rows[0]["final_id_pass1"] == pytest.approx(0.4)
+    assert rows[0]["effective_ratio"] == pytest.approx(0.8)
+    # AUC of sec seed 1: ID 0.2, 0.3, 0.4, 0.4 every 100 -> (25 + 35 + 40) / 300
+    assert rows[0]["auc_id_pass1"] == pytest.approx(100 / 300)
+    summary = {s["strategy"]: s for s in protocol_summary(rows, "random")}
+    assert summary["sec"]["reached"] == 2 and summary["random"]["reached"] == 1
+    ratio, low, high = summary["sec"]["rollouts_ratio"]
+    # (100 + 100) / (200 + 300 censored at the budget) = 0.4; resamples: 0.5, 1/3 or 0.4
+    assert ratio == pytest.approx(0.4)
+    assert 1 / 3 - 1e-9 <= low <= 0.4 <= high <= 0.5 + 1e-9
+    diff = summary["sec"]["final_id_pass1_diff"]
+    assert diff[0] == pytest.approx(((0.4 - 0.3) + (0.3 - 0.15)) / 2)
+    assert "rollouts_ratio" not in summary["random"]
+    table = format_summary(rows, list(summary.values()))
+    assert "| `sec` | 2/2 | 100 | 0.40 [" in table

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from gpu_worker.tasks import (
+from tests.conftest import require
+
+require("reasoning_gym")
+
+from gpu_worker.config import TrainConfig  # noqa: E402
+from gpu_worker.tasks import (  # noqa: E402
     TaskSuite,
     addition_levels,
     addition_suite,
@@ -90,3 +95,24 @@ def test_a_level_with_too_few_distinct_problems_says_so() -> None:
         tiny.eval_problems("add/d1", 200)
     with pytest.raises(IndexError):
         tiny.problem("add/d1", 10_000)
+
+
+def test_the_worker_config_selects_the_testbed() -> None:
+    require("torch")
+    from gpu_worker.worker import build_suite
+
+    config = TrainConfig(suite="addition", digits="2,3,4,5,6,7,8", seed=5)
+    suite = build_suite(config)
+    assert suite.train_levels == [f"add/d{d}" for d in range(2, 8)]
+    assert suite.ood_levels == ["add/d8"]
+    assert (suite.prompt_style, suite.split) == ("reversed", "content")
+    expected = addition_suite(seed=5 + 1234)  # the worker offsets the task seed by 1234
+    assert suite.problem("add/d4", 7).prompt == expected.problem("add/d4", 7).prompt
+    assert build_suite(TrainConfig()).split == "index"  # the chain_sum suite is unchanged
+
+
+def test_bad_testbed_flags_are_refused_with_the_reason() -> None:
+    with pytest.raises(ValueError, match="suite must be"):
+        TrainConfig(suite="sums")
+    with pytest.raises(ValueError, match="warmup_levels must be >= 0"):
+        TrainConfig(warmup_levels=-1)
