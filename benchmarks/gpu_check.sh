@@ -17,6 +17,8 @@
 #      reasoning_gym is missing), starts `python -m service.cli serve` on a SQLite file, runs
 #      `python -m gpu_worker.train --rollout-backend transformers`, checks its metrics, and
 #      writes gpu_check.log, metrics.json and service.log into $OUT (or runs/gpu_check).
+#      As a device call: command "bash benchmarks/gpu_check.sh", carry [".whl"], timeout_s 540.
+#      More worker flags go in ZPD_GPU_CHECK_ARGS (later flags win), e.g. "--suite addition".
 #
 # Settings (environment): ZPD_GPU_CHECK_DEVICE=cuda|cpu (default cuda; cpu runs the same check
 # here), ZPD_GPU_CHECK_STEPS (GRPO steps, default 30), ZPD_GPU_CHECK_ARGS (more worker flags),
