@@ -81,9 +81,10 @@ def register_compare(subparsers: argparse._SubParsersAction) -> None:
 
 
 def register_demo(subparsers: argparse._SubParsersAction) -> None:
-    """Entry point: adds `zpd demo-worker` (service + tiny model + SEC on CPU)."""
+    """Entry point: adds `zpd demo-worker` (service + tiny model, SEC and random, CPU)."""
     parser = subparsers.add_parser(
-        "demo-worker", help="train the tiny model with SEC on CPU against a local service"
+        "demo-worker",
+        help="SEC against random sampling on the tiny model, CPU, local service (~8 min)",
     )
     add_dataclass_arguments(parser, DemoConfig)
     parser.set_defaults(func=run_demo)

@@ -25,7 +25,9 @@ import argparse
 import json
 import re
 import statistics
+from collections.abc import Callable
 from dataclasses import asdict, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,7 @@ from gpu_worker.config import TrainConfig, add_compare_arguments, config_from_ar
 from gpu_worker.protocol import format_summary, protocol_row, protocol_summary
 from gpu_worker.rollout import RolloutEngine
 from gpu_worker.train import create_curriculum_run, open_worker, run_curriculum, warm_start
+from trainer_client.models import Run
 from trainer_client.simulate import parse_strategies
 
 Runs = dict[str, dict[int, dict[str, Any]]]  # strategy label -> seed -> run
@@ -83,12 +86,16 @@ def compare(
     seeds: list[int],
     log: Any = log_line,
     engine: RolloutEngine | None = None,
+    on_run: Callable[[str, Run], None] | None = None,
+    on_step: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> Runs:
     """Run every strategy from the same warm start per seed; return the runs by label and seed.
 
     Each seed's runs are created on the service before its warmup, so a strategy the service
     refuses fails in seconds (ValueError with the service's message). An `engine` passed in
-    is reused and left open; otherwise one is started and closed here.
+    is reused and left open; otherwise one is started and closed here. `on_run(label, run)`
+    is called when a run is created, `on_step(label, record)` after each of its GRPO steps
+    (instead of the step's log line).
     """
     own_engine = engine is None
     runs: Runs = {label: {} for label in variants}
@@ -103,6 +110,8 @@ def compare(
             for label, variant in configs.items():
                 worker.config = variant
                 created[label] = create_curriculum_run(worker)
+                if on_run is not None:
+                    on_run(label, created[label])
             worker.config = config
             warmup = warm_start(worker, log) if config.warmup_steps > 0 else []
             warm_state = {k: v.detach().clone() for k, v in worker.model.state_dict().items()}
@@ -113,12 +122,13 @@ def compare(
                     worker.model.parameters(), lr=config.lr, weight_decay=config.weight_decay
                 )
                 worker.engine.sync_weights(worker.model, worker.weights_dir)
-                result = run_curriculum(worker, log, created[label])
+                step_callback = None if on_step is None else partial(on_step, label)
+                result = run_curriculum(worker, log, created[label], step_callback)
                 result["steps"] = [{k: r[k] for k in STEP_KEYS} for r in result["steps"]]
                 runs[label][seed] = {"warmup": warmup, **result}
                 # so that an interrupted comparison still leaves every finished run on disk
-                partial = Path(base.out_dir) / "compare.partial.json"
-                partial.write_text(json.dumps({"seeds": seeds, "runs": runs}))
+                checkpoint = Path(base.out_dir) / "compare.partial.json"
+                checkpoint.write_text(json.dumps({"seeds": seeds, "runs": runs}))
     finally:
         if own_engine and engine is not None:
             engine.close()

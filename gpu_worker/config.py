@@ -332,14 +332,17 @@ class DemoConfig:
 
     service_url: str = option("", "use this service instead of starting one")
     out_dir: str = option("runs/demo", "where the database and metrics go")
-    steps: int = option(150, "GRPO steps")
-    warmup_steps: int = option(1200, "most SFT warmup steps")
+    steps: int = option(150, "GRPO steps per strategy")
+    warmup_steps: int = option(800, "SFT warmup steps (once, shared by both strategies)")
     eval_problems: int = option(200, "held-out problems per level")
+    eval_every: int = option(25, "evaluate every N GRPO steps (the rollouts-to-target grid)")
+    seed: int = option(0, "seed of the model, the warmup and both runs")
 
     def __post_init__(self) -> None:
-        if self.steps < 1 or self.warmup_steps < 0 or self.eval_problems < 1:
+        if min(self.steps, self.eval_problems, self.eval_every) < 1 or self.warmup_steps < 0:
             raise ValueError(
-                "invalid DemoConfig: need steps >= 1, warmup_steps >= 0 and eval_problems >= 1"
+                "invalid DemoConfig: need steps, eval_problems and eval_every >= 1 and "
+                "warmup_steps >= 0"
             )
 
 

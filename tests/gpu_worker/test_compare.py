@@ -52,14 +52,24 @@ def test_plot_is_written(tmp_path) -> None:
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_demo_table_shows_before_and_after() -> None:
+def test_demo_table_shows_the_warm_start_and_both_strategies_after() -> None:
     from gpu_worker.demo import results_table
 
-    run = _run(0.9, 0.05)
-    run["curve"][0]["chain_sum/d1"] = {"pass_at_1": 0.25, "success_in_k": 0.5, "ood": 0.0}
-    lines = results_table(run).splitlines()
-    assert lines[1].split() == ["chain_sum/d1", "ID", "0.250", "0.900", "1.000"]
-    assert lines[2].split() == ["chain_sum/d4", "OOD", "0.050", "0.050", "0.050"]
+    sec, rnd = _run(0.9, 0.05), _run(0.6, 0.0)
+    sec["curve"][0]["chain_sum/d1"] = {"pass_at_1": 0.25, "success_in_k": 0.5, "ood": 0.0}
+    lines = results_table({"sec": {0: sec}, "random": {0: rnd}}).splitlines()
+    assert lines[0].split() == [
+        "level",
+        "split",
+        "warm",
+        "start",
+        "sec",
+        "after",
+        "random",
+        "after",
+    ]
+    assert lines[1].split() == ["chain_sum/d1", "ID", "0.250", "0.900", "0.600"]
+    assert lines[2].split() == ["chain_sum/d4", "OOD", "0.050", "0.050", "0.000"]
 
 
 # --- the ranking: strategy variants, steps to target, aggregation over seeds ---------------
