@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from functools import partial
 from pathlib import Path
 
 from fastapi import APIRouter, Request
@@ -11,7 +12,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Stre
 from starlette.concurrency import run_in_threadpool
 
 from service import __version__
-from service.api.deps import DbDep, EventsDep, PrincipalDep
+from service.api.deps import ClockDep, DbDep, EventsDep, PrincipalDep
 from service.dashboard import sse
 from service.dashboard.summary import RunSummaryList, run_summaries
 from service.domain import runs as domain
@@ -58,10 +59,12 @@ def runs_page_slash(request: Request) -> RedirectResponse:
 
 
 @router.get("/dashboard/runs/{run_id}", include_in_schema=False)
-def run_page(run_id: str, request: Request, db: DbDep, who: PrincipalDep) -> HTMLResponse:
+def run_page(
+    run_id: str, request: Request, db: DbDep, who: PrincipalDep, clock: ClockDep
+) -> HTMLResponse:
     """One run's charts and arms table (404 page for an unknown run)."""
     try:
-        run = domain.get_run(db, run_id, who.tenant)
+        run = domain.get_run(db, run_id, who.tenant, clock=clock)
     except NotFound:
         return _page("missing.html", request, status_code=404, run_id=run_id)
     return _page("run.html", request, run_id=run.run_id, run_name=run.name)
@@ -77,9 +80,9 @@ def static_file(path: str) -> FileResponse:
 
 
 @router.get("/dashboard/api/runs", response_model=RunSummaryList, tags=["dashboard"])
-def dashboard_runs(db: DbDep, who: PrincipalDep) -> RunSummaryList:
+def dashboard_runs(db: DbDep, who: PrincipalDep, clock: ClockDep) -> RunSummaryList:
     """The caller's runs, newest first, with each run's last report time."""
-    return run_summaries(db, who.tenant)
+    return run_summaries(db, who.tenant, clock=clock)
 
 
 @router.get(
@@ -96,13 +99,14 @@ def dashboard_runs(db: DbDep, who: PrincipalDep) -> RunSummaryList:
     },
 )
 async def run_events(
-    run_id: str, db: DbDep, events: EventsDep, who: PrincipalDep
+    run_id: str, db: DbDep, events: EventsDep, who: PrincipalDep, clock: ClockDep
 ) -> StreamingResponse:
     """Live events of a run, as server-sent events (what the dashboard listens to)."""
-    await run_in_threadpool(domain.get_run, db, run_id, who.tenant)  # 404 before streaming
+    current = partial(domain.get_run, db, run_id, who.tenant, clock=clock)
+    await run_in_threadpool(current)  # 404 before streaming
 
     async def current_step() -> int:
-        return (await run_in_threadpool(domain.get_run, db, run_id, who.tenant)).step
+        return (await run_in_threadpool(current)).step
 
     stream = sse.run_event_stream(events, run_id, current_step)
     return StreamingResponse(stream, media_type="text/event-stream", headers=sse.HEADERS)

@@ -9,6 +9,7 @@ from sqlalchemy import and_, select
 
 from service.db.models import Report, Run
 from service.db.transaction import Database
+from service.domain.clock import SYSTEM_CLOCK, Clock
 from service.domain.runs import list_runs
 from service.schemas import RunOut
 
@@ -21,9 +22,14 @@ class RunSummaryList(BaseModel):
     runs: list[RunSummary]
 
 
-def run_summaries(db: Database, tenant: str | None = None) -> RunSummaryList:
-    """Runs (of ``tenant``), newest first, each with its latest report's time (or ``None``)."""
-    runs = list_runs(db, tenant).runs
+def run_summaries(
+    db: Database, tenant: str | None = None, *, clock: Clock = SYSTEM_CLOCK
+) -> RunSummaryList:
+    """Runs (of ``tenant``), newest first, each with its latest report's time (or ``None``).
+
+    ``clock`` is the app's (``app.state.clock``): it decides which leases count as open.
+    """
+    runs = list_runs(db, tenant, clock=clock).runs
     with db.transaction() as session:
         # The latest report is the one whose seq equals the run's step: one unique-index
         # lookup per run instead of a scan of every report.
