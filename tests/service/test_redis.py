@@ -111,6 +111,36 @@ def test_limit_answers_429_and_changes_nothing(sqlite_url: str) -> None:
     assert 1 <= int(limited.headers["Retry-After"]) <= 60
 
 
+def test_a_failed_redis_is_retried_after_one_second(redis_server: RedisServer) -> None:
+    """While Redis is down the limiter counts in-process and does not knock again for one
+    second of its clock: a request at 0.999 s still counts locally, one at 1.0 s in Redis."""
+    now = [120.0]
+    limiter = RateLimiter(100, redis_server.url, clock=lambda: now[0])
+    server = redis.Redis.from_url(redis_server.url)
+    limiter.check("k")
+    assert server.get("zpd:rate:k:2") == b"1"  # window 120 // 60 = 2, counted in Redis
+    redis_server.stop()
+    limiter.check("k")  # Redis fails at t = 120.0: counted locally, retried at 121.0
+    redis_server.start()  # a fresh, empty Redis
+    now[0] = 120.999
+    limiter.check("k")
+    assert server.keys("zpd:rate:*") == []  # not asked yet
+    now[0] = 121.0
+    limiter.check("k")
+    assert server.get("zpd:rate:k:2") == b"1"  # asked again, and counting there
+    limiter.close()
+
+
+def wait_until_redis_used(http: httpx.Client, path: str, redis_url: str, deadline_s: float) -> None:
+    """GET ``path`` until the service counts its rate limit in Redis again."""
+    server = redis.Redis.from_url(redis_url)
+    started = time.monotonic()
+    while not server.keys("zpd:rate:*"):
+        assert time.monotonic() - started < deadline_s, "the limiter never went back to Redis"
+        assert http.get(path).status_code == 200
+        time.sleep(0.05)
+
+
 @pytest.mark.slow
 def test_service_keeps_answering_without_redis_and_recovers(
     redis_server: RedisServer, tmp_path: Path
@@ -146,7 +176,11 @@ def test_service_keeps_answering_without_redis_and_recovers(
                 step(k)
             assert http.get(f"/v1/runs/{rid}").json()["step"] == 6
             redis_server.start()
-            time.sleep(1.2)  # the limiter retries Redis a second after it failed
+            # The server runs in its own process on the wall clock: the limiter goes back to
+            # Redis a second after its last failure (the exact second is checked on a manual
+            # clock in test_a_failed_redis_is_retried_after_one_second). Poll instead of
+            # sleeping a guessed time; the deadline is 10x that second.
+            wait_until_redis_used(http, f"/v1/runs/{rid}", redis_server.url, deadline_s=10.0)
             step(6)
             assert redis.Redis.from_url(redis_server.url).keys("zpd:rate:*")  # back in use
             assert http.get(f"/v1/runs/{rid}").json()["step"] == 7
