@@ -412,6 +412,49 @@ class HistoryOut(BaseModel):
     points: list[HistoryPoint]
 
 
+class RewindRequest(_Body):
+    step: Index = Field(
+        description="The trainer step to go back to: the number of reports to keep "
+        "(0 <= step <= the run's step)."
+    )
+
+
+class RewindOut(BaseModel):
+    run_id: str
+    rewind_id: int | None = Field(description="None when nothing was set aside (a no-op).")
+    step: int = Field(description="The run's step now (the step asked for).")
+    samples: int = Field(description="The run's sample counter now: the next draw's number.")
+    from_step: int
+    from_samples: int
+    reports_set_aside: int
+    samples_set_aside: int
+
+
+class SetAsideReport(BaseModel):
+    step: int
+    report_id: str
+    sample_id: str | None
+    results: list[dict[str, Any]]
+    q: list[float]
+    created_at: str
+
+
+class RewindRecord(BaseModel):
+    rewind_id: int
+    from_step: int
+    to_step: int
+    from_samples: int
+    to_samples: int
+    created_at: datetime
+    reports: list[SetAsideReport]
+    sample_ids: list[str]
+
+
+class RewindList(BaseModel):
+    run_id: str
+    rewinds: list[RewindRecord]
+
+
 class ErrorBody(BaseModel):
     code: str
     message: str

@@ -141,6 +141,27 @@ class Report(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class Rewind(Base):
+    """One ``POST /v1/runs/{run_id}/rewind``: the reports and samples it set aside.
+
+    The set-aside rows leave ``reports`` and ``samples`` (so the steps and ids they held can
+    be used again) and are kept here as they were stored, as JSON: nothing is deleted.
+    """
+
+    __tablename__ = "rewinds"
+    __table_args__ = (Index("ix_rewinds_run", "run_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    from_step: Mapped[int] = mapped_column(BigInteger)
+    to_step: Mapped[int] = mapped_column(BigInteger)
+    from_samples: Mapped[int] = mapped_column(BigInteger)
+    to_samples: Mapped[int] = mapped_column(BigInteger)
+    reports: Mapped[list[Any]] = mapped_column(JSON)
+    samples: Mapped[list[Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class ApiKey(Base):
     """An API key: only its SHA-256 is stored; it acts for one tenant, read-only or not."""
 

@@ -18,6 +18,7 @@ from service.api.deps import (
     WriterDep,
 )
 from service.domain import history as history_domain
+from service.domain import rewind as rewind_domain
 from service.domain import runs as domain
 from service.schemas import (
     CreateRunRequest,
@@ -25,6 +26,9 @@ from service.schemas import (
     HistoryOut,
     ReportOut,
     ReportRequest,
+    RewindList,
+    RewindOut,
+    RewindRequest,
     RunList,
     RunOut,
     SampleOut,
@@ -128,3 +132,27 @@ def history(
     return history_domain.history(
         db, run_id, since_step=since_step, max_points=max_points, tenant=who.tenant
     )
+
+
+@router.post("/{run_id}/rewind", response_model=RewindOut)
+def rewind(
+    run_id: str,
+    body: RewindRequest,
+    db: DbDep,
+    events: EventsDep,
+    who: WriterDep,
+    cache: CacheDep,
+    clock: ClockDep,
+) -> RewindOut:
+    """Go back to trainer step ``step`` (exact resume): later reports and samples are set
+    aside (listed by ``GET .../rewinds``) and the state is rebuilt by replay."""
+    answer = rewind_domain.rewind(db, run_id, body.step, who.tenant, cache, clock=clock)
+    if answer.rewind_id is not None:
+        events.publish(run_id, {"type": "rewind", **answer.model_dump()})
+    return answer
+
+
+@router.get("/{run_id}/rewinds", response_model=RewindList)
+def rewinds(run_id: str, db: DbDep, who: PrincipalDep) -> RewindList:
+    """Every rewind of the run with the reports and samples it set aside."""
+    return rewind_domain.list_rewinds(db, run_id, who.tenant)
