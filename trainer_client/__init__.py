@@ -29,6 +29,7 @@ from trainer_client.errors import (
     PayloadTooLargeError,
     RateLimitedError,
     ServerError,
+    StorageError,
     UnavailableError,
     UnexpectedResponseError,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "Sample",
     "SampleItem",
     "ServerError",
+    "StorageError",
     "Strategy",
     "UnavailableError",
     "UnexpectedResponseError",

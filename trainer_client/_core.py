@@ -23,6 +23,7 @@ from trainer_client.errors import (
     CurriculumError,
     InvalidRequestError,
     RateLimitedError,
+    StorageError,
     UnavailableError,
     UnexpectedResponseError,
     error_from_response,
@@ -121,6 +122,15 @@ class RetryPolicy:
 def is_retryable_status(status: int) -> bool:
     """429 (rate limited) and every 5xx are worth another try for an idempotent call."""
     return status == 429 or status >= 500
+
+
+def is_retryable(response: Any) -> bool:
+    """Whether an idempotent call's answer is worth another try: a retryable status, except
+    a ``storage_error`` (:class:`~trainer_client.errors.StorageError`), which is not
+    transient: the database refused the operation itself and would refuse it again."""
+    if not is_retryable_status(response.status_code):
+        return False
+    return not isinstance(error_from_response(response), StorageError)
 
 
 def is_not_ready(error: CurriculumError) -> bool:

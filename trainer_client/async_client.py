@@ -164,7 +164,7 @@ class AsyncCurriculumClient:
                     raise error from exc
                 why, hint = type(exc).__name__, None
             else:
-                retryable = _core.is_retryable_status(response.status_code)
+                retryable = _core.is_retryable(response)
                 if not (retry and retryable) or attempt >= self.retry.max_retries:
                     return response
                 why = f"HTTP {response.status_code}"

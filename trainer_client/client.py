@@ -205,7 +205,7 @@ class CurriculumClient:
                     raise error from exc
                 why, hint = type(exc).__name__, None
             else:
-                retryable = _core.is_retryable_status(response.status_code)
+                retryable = _core.is_retryable(response)
                 if not (retry and retryable) or attempt >= self.retry.max_retries:
                     return response
                 why = f"HTTP {response.status_code}"

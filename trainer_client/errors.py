@@ -15,6 +15,7 @@ the HTTP status), and transport failures that outlive the retries become
     ├── RateLimitedError            429  rate_limited      (retry_after seconds)
     ├── UnavailableError            503  unavailable       (retry_after seconds)
     ├── ServerError                 other 5xx              (a bug in the service)
+    │   └── StorageError            500  storage_error     (the database refused; not retried)
     ├── ConnectionFailedError       no answer: connection refused, timeout, ...
     └── UnexpectedResponseError     an answer that is not the v1 contract
 """
@@ -119,6 +120,18 @@ class ServerError(CurriculumError):
     default_code = "internal"
 
 
+class StorageError(ServerError):
+    """The service's database refused the operation (a constraint or trigger fired, a value
+    it cannot store); the transaction was rolled back, so nothing was applied.
+
+    Unlike :class:`UnavailableError` it is not transient: the same request fails the same
+    way, so even idempotent calls are not retried. ``detail`` names the driver's error class
+    and SQLSTATE (never the SQL); the service logs the traceback.
+    """
+
+    default_code = "storage_error"
+
+
 class ConnectionFailedError(CurriculumError):
     """No answer came back: connection refused, reset, or timed out (after retries)."""
 
@@ -140,6 +153,7 @@ _BY_CODE: dict[str, type[CurriculumError]] = {
     "forbidden": AuthError,
     "rate_limited": RateLimitedError,
     "unavailable": UnavailableError,
+    "storage_error": StorageError,
 }
 
 _BY_STATUS: dict[int, type[CurriculumError]] = {

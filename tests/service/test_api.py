@@ -195,3 +195,6 @@ def test_health_and_docs(client: TestClient) -> None:
         "/v1/runs/{run_id}/history",
     ]:
         assert path in paths
+        for operation in paths[path].values():  # the error answers each route may give
+            assert {"404", "409", "422", "500", "503"} <= set(operation["responses"])
+            assert "storage_error" in operation["responses"]["500"]["description"]

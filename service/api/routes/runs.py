@@ -42,6 +42,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorOut, "description": "Unknown run"},
     409: {"model": ErrorOut, "description": "Conflicts with stored state"},
     422: {"model": ErrorOut, "description": "Invalid request"},
+    500: {
+        "model": ErrorOut,
+        "description": "storage_error: the database refused the operation (nothing was "
+        "applied; retrying fails the same way)",
+    },
     503: {"model": ErrorOut, "description": "Database unavailable; retry"},
 }
 
