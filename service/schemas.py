@@ -11,6 +11,10 @@ strategies themselves, :func:`service.curricula.base.strategy_option_schemas`), 
 service (:func:`limit_openapi`). Rules between fields that JSON Schema cannot express
 (unique arm names, increasing buckets, ...) are stated in the descriptions; the schema
 fuzz test (``tests/service/test_fuzz_api.py``) holds the server to both.
+
+It runs past 350 lines on purpose: it is the whole wire contract, one model per body, and
+a reader checking what a client may send should find every field, bound and description in
+one file. It holds declarations and their validators only (no storage, no strategy math).
 """
 
 from __future__ import annotations
