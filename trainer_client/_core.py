@@ -35,6 +35,7 @@ from trainer_client.models import (
     ProblemResult,
     Report,
     Run,
+    RewindResult,
     RunList,
     Sample,
     Strategy,
@@ -275,6 +276,13 @@ def report_call(
 
 def history_call(run_id: str) -> Call[History]:
     return Call("GET", _run_path(run_id, "/history"), History)
+
+
+def rewind_call(run_id: str, step: int) -> Call[RewindResult]:
+    # Idempotent: a repeated rewind to the same step finds nothing left to set aside.
+    if step < 0:
+        raise InvalidRequestError(f"step must be >= 0, got {step}")
+    return Call("POST", _run_path(run_id, "/rewind"), RewindResult, json={"step": step})
 
 
 def parse_answer(response: httpx.Response, model: type[ModelT]) -> ModelT:

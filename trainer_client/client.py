@@ -33,7 +33,7 @@ from trainer_client._core import (
     SyncHTTPClient,
 )
 from trainer_client.errors import CurriculumError, UnavailableError
-from trainer_client.models import History, Report, Run, Sample
+from trainer_client.models import History, Report, RewindResult, Run, Sample
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -151,6 +151,13 @@ class CurriculumClient:
     def history(self, run_id: str) -> History:
         """Per step: arm values, probabilities, rewards and counts."""
         return self._execute(_core.history_call(run_id))
+
+    def rewind(self, run_id: str, step: int) -> RewindResult:
+        """Take the run back to trainer ``step`` (its number of reports) to resume from a
+        checkpoint exactly: later reports and samples are set aside, the state is rebuilt
+        (docs/resume.md). Raises :class:`InvalidRequestError` when ``step`` is above the
+        run's step, :class:`ConflictError` for a run that cannot be rewound."""
+        return self._execute(_core.rewind_call(run_id, step))
 
     def healthz(self) -> dict[str, Any]:
         """The liveness probe's answer (the process is up)."""

@@ -157,6 +157,22 @@ class HistoryPoint(_Answer):
     outcome_rewards: dict[str, float] = Field(default_factory=dict)
 
 
+class RewindResult(_Answer):
+    """What ``rewind`` did: the run's step and sample counter now, and what was set aside.
+
+    ``rewind_id`` is None when nothing was set aside (the run already stood at ``step``).
+    """
+
+    run_id: str
+    rewind_id: int | None = None
+    step: int
+    samples: int
+    from_step: int
+    from_samples: int
+    reports_set_aside: int
+    samples_set_aside: int
+
+
 class History(_Answer):
     """Per training step: arm values, probabilities, rewards and counts."""
 
