@@ -61,6 +61,7 @@ Count = Annotated[int, Field(ge=1, le=MAX_SAFE_INTEGER), BeforeValidator(_integr
 Index = Annotated[int, Field(ge=0, le=MAX_SAFE_INTEGER), BeforeValidator(_integral)]
 PoolSize = Annotated[int, Field(ge=1, le=2**40), BeforeValidator(_integral)]
 Clusters = Annotated[int, Field(ge=1, le=64), BeforeValidator(_integral)]
+Rollouts = Annotated[int, Field(ge=1, le=4096), BeforeValidator(_integral)]
 LeaseSeconds = Annotated[int, Field(ge=1, le=7 * 24 * 3600), BeforeValidator(_integral)]
 Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
@@ -316,11 +317,60 @@ class SampleRequest(_Body):
         description="Report (naming this sample_id) within this time, or the sample counts "
         "as expired. Default: ZPD_SAMPLE_LEASE_SECONDS.",
     )
+    group_size: Rollouts = Field(
+        default=8,
+        description="Rollouts the trainer makes per problem; p_all_agree of each item is "
+        "computed for this n (runs with per-problem tracking). Ignored with rollout_budget.",
+    )
+    rollout_budget: Count | None = Field(
+        default=None,
+        description="Opt-in: give each item its n_rollouts, summing to at most this, each in "
+        "[min_rollouts, max_rollouts], chosen to maximise the expected number of groups whose "
+        "rollouts do not all agree (greedy marginal gain; needs per-problem tracking, and "
+        "min_rollouts * batch_size <= rollout_budget).",
+    )
+    min_rollouts: Rollouts = Field(
+        default=2, description="With rollout_budget: the fewest rollouts an item gets."
+    )
+    max_rollouts: Rollouts = Field(
+        default=16,
+        description="With rollout_budget: the most rollouts an item gets (>= min_rollouts).",
+    )
+
+
+def _absent(value: Any) -> bool:
+    return value is None
+
+
+class Evidence(BaseModel):
+    """What a prediction rests on: the Beta posterior and the discounted rollouts."""
+
+    alpha: float = Field(description="Posterior Beta alpha: prior alpha + successes.")
+    beta: float = Field(description="Posterior Beta beta: prior beta + failures.")
+    successes: float = Field(description="Discounted solved rollouts of the problem.")
+    attempts: float = Field(description="Discounted rollouts of the problem.")
 
 
 class SampleItem(BaseModel):
     arm: str
     index: int | None
+    predicted_pass_rate: float | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="Posterior mean pass rate alpha / (alpha + beta) (per-problem tracking).",
+    )
+    p_all_agree: float | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="Probability that all n rollouts agree (all solved or all failed) under "
+        "the Beta-Binomial predictive, n being n_rollouts or else group_size.",
+    )
+    n_rollouts: int | None = Field(
+        default=None, exclude_if=_absent, description="Rollouts for this item (rollout_budget)."
+    )
+    evidence: Evidence | None = Field(
+        default=None, exclude_if=_absent, description="The posterior behind the prediction."
+    )
 
 
 class SampleOut(BaseModel):

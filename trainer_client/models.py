@@ -123,6 +123,15 @@ class SampleItem(_Answer):
 
     arm: str
     index: int | None = None
+    #: runs with per-problem tracking: the posterior mean pass rate of the problem
+    predicted_pass_rate: float | None = None
+    #: probability that all n rollouts agree (Beta-Binomial predictive), n = n_rollouts or
+    #: the request's group_size
+    p_all_agree: float | None = None
+    #: rollouts for this item, when the sample asked for a rollout_budget
+    n_rollouts: int | None = None
+    #: the posterior behind the prediction: alpha, beta, successes, attempts
+    evidence: dict[str, float] | None = None
 
 
 class Sample(_Answer):

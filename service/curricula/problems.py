@@ -17,6 +17,9 @@ its pass rate p. Two selections use it:
   for demonstrations where the model fails.
 
 Old evidence fades with ``discount`` per training step, since the model keeps changing.
+``target`` moves the pass rate the draws are pulled to (MoPPS), ``reprobe`` tries a
+settled candidate again with that probability (GRESO), and ``prior: "pooled"`` replaces
+Beta(1, 1) by a Beta fitted to the arm (:mod:`service.curricula.predictions`).
 Everything here is pure numpy; the caller passes the generator and the stored counts.
 """
 
@@ -31,6 +34,7 @@ import numpy as np
 from service.curricula.base import OptionReader, StrategyError
 
 SELECTIONS = ("uniform", "frontier")
+PRIORS = ("uniform", "pooled")
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,10 @@ class ProblemOptions:
     hopeless: float = 0.05
     min_evidence: float = 4.0
     candidates: int = 4
+    target: float = 0.5
+    reprobe: float = 0.0
+    prior: str = "uniform"
+    prior_strength: float = 20.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,6 +72,10 @@ def parse_problem_options(options: Mapping[str, Any]) -> ProblemOptions:
         hopeless=read.number("hopeless", 0.05, low=0.0, high=1.0),
         min_evidence=read.number("min_evidence", 4.0, low=0.0, high=1e9),
         candidates=int(read.number("candidates", 4, low=1, high=64, integer=True)),
+        target=read.number("target", 0.5, low=0.0, high=1.0),
+        reprobe=read.number("reprobe", 0.0, low=0.0, high=1.0),
+        prior=read.choice("prior", "uniform", PRIORS),
+        prior_strength=read.number("prior_strength", 20.0, low=2.0, high=1e6),
     )
     read.finish()
     if parsed.hopeless >= parsed.mastered:
@@ -89,16 +101,28 @@ def choose_frontier(
     k: int,
     rng: np.random.Generator,
     options: ProblemOptions,
+    prior: tuple[float, float] = (1.0, 1.0),
 ) -> np.ndarray:
-    """Positions (into the candidate arrays) of the k candidates to train on."""
-    mean = (1.0 + solved) / (2.0 + solved + failed)
+    """Positions (into the candidate arrays) of the k candidates to train on.
+
+    Each candidate gets a Thompson draw from ``Beta(prior_a + s, prior_b + f)`` (MoPPS,
+    arXiv 2507.04632); the k draws nearest ``options.target`` win. Settled candidates
+    (mastered or hopeless) sort after every open one, except that each is re-probed with
+    probability ``options.reprobe`` (GRESO, arXiv 2506.02177): a re-probed candidate goes
+    first, so a skipped problem is tried again at that rate and forgetting is caught.
+    """
+    alpha, beta = prior[0] + solved, prior[1] + failed
+    mean = alpha / (alpha + beta)
     evidence = solved + failed
     settled = (evidence >= options.min_evidence) & (
         (mean >= options.mastered) | (mean <= options.hopeless)
     )
-    draw = rng.beta(1.0 + solved, 1.0 + failed)
-    # settled problems sort after every open one; inside each group, nearest 0.5 first
-    score = np.abs(draw - 0.5) + settled.astype(np.float64)
+    draw = rng.beta(alpha, beta)
+    # settled problems sort after every open one; inside each group, nearest target first
+    score = np.abs(draw - options.target) + settled.astype(np.float64)
+    if options.reprobe > 0.0:  # no extra draw otherwise: older runs keep their streams
+        reprobed = settled & (rng.random(len(score)) < options.reprobe)
+        score = np.where(reprobed, score - 3.0, score)
     return np.argsort(score, kind="stable")[:k]
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from service.curricula.permutation import draw_indices
+from service.curricula.predictions import pooled_prior
 from service.curricula.problems import (
     ProblemOptions,
     choose_failures,
@@ -46,6 +47,46 @@ def _stats(
     return solved, failed
 
 
+# the last POOL_WINDOW problems of an arm's shuffled stream: a uniform random sample of the
+# arm (the stream is a permutation), recent enough to carry evidence, cheap to read
+POOL_WINDOW = 256
+
+
+def arm_prior(session: Session, run: Run, arm: int, options: ProblemOptions) -> tuple[float, float]:
+    """The prior of ``arm``'s problems: Beta(1, 1), or with ``prior: "pooled"`` the
+    method-of-moments Beta fitted to the last ``POOL_WINDOW`` problems of its stream."""
+    size = run.arms[arm].size
+    if options.prior != "pooled" or not size:
+        return 1.0, 1.0
+    cursor = run.arms[arm].cursor
+    positions = np.arange(max(0, cursor - POOL_WINDOW), cursor, dtype=np.int64)
+    if len(positions) == 0:
+        return 1.0, 1.0
+    indices = np.unique(
+        draw_indices(
+            run.seed, np.full(len(positions), arm), np.full(len(positions), size), positions
+        )
+    )
+    solved, failed = _stats(session, run, arm, indices, run.step, options.discount)
+    return pooled_prior(solved, failed, options.prior_strength)
+
+
+def evidence_of(
+    session: Session, run: Run, slot_arms: np.ndarray, indices: np.ndarray, options: ProblemOptions
+) -> tuple[np.ndarray, np.ndarray]:
+    """Discounted (solved, failed) of each slot's problem (zeros for an unseen one)."""
+    solved = np.zeros(len(indices))
+    failed = np.zeros(len(indices))
+    for arm in np.unique(slot_arms).tolist():
+        here = (slot_arms == arm) & (indices >= 0)
+        if here.any():
+            # a small arm may hand one problem out twice in a batch
+            unique, back = np.unique(indices[here], return_inverse=True)
+            s, f = _stats(session, run, int(arm), unique, run.step, options.discount)
+            solved[here], failed[here] = s[back], f[back]
+    return solved, failed
+
+
 def pick_problems(
     session: Session,
     run: Run,
@@ -53,6 +94,7 @@ def pick_problems(
     rng: np.random.Generator,
     options: ProblemOptions,
     demonstrations: bool,
+    priors: Mapping[int, tuple[float, float]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Problem index per slot, and how far each arm's stream advanced.
 
@@ -80,7 +122,8 @@ def pick_problems(
         if demonstrations:
             chosen = choose_failures(solved, failed, k, rng)
         else:
-            chosen = choose_frontier(solved, failed, k, rng, options)
+            prior = (priors or {}).get(int(arm), (1.0, 1.0))
+            chosen = choose_frontier(solved, failed, k, rng, options, prior)
         indices[slot_arms == arm] = candidates[chosen]
         consumed[arm] = len(positions)
     return indices, consumed

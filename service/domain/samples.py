@@ -12,20 +12,23 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from service.cache import RunCache
 from service.curricula import draw_batch, sample_rng
-from service.db.models import Sample, new_id
+from service.curricula.predictions import all_agree_probability, allocate_rollouts
+from service.db.models import Run, Sample, new_id
 from service.db.transaction import Database
 from service.domain.answers import sample_out, strategy_of
 from service.domain.checks import check_batch_size
 from service.domain.clock import SYSTEM_CLOCK, Clock
 from service.domain.leases import expire_leases
 from service.domain.locking import locked_run
-from service.domain.trackers import tracker_for
-from service.errors import Conflict
-from service.schemas import SampleOut, SampleRequest
+from service.domain.trackers import ProblemTracker, tracker_for
+from service.errors import Conflict, InvalidRequest
+from service.schemas import Evidence, SampleOut, SampleRequest
 from service.settings import Settings
 
 
@@ -47,11 +50,13 @@ def sample(
 
     Raises:
         NotFound: unknown run.
-        InvalidRequest: batch_size above ``max_batch_size``; purpose ``demonstrations`` on
-            a run without per-problem tracking.
+        InvalidRequest: batch_size above ``max_batch_size``; purpose ``demonstrations`` or
+            a ``rollout_budget`` on a run without per-problem tracking; a budget below
+            ``min_rollouts * batch_size`` or ``min_rollouts > max_rollouts``.
         Conflict: the sample_id was used before for a batch of another size.
     """
     check_batch_size(request.batch_size, settings)
+    check_budget(request, settings)
     with locked_run(db, run_id, tenant=tenant) as (session, run):
         if request.sample_id is not None:
             stored = session.scalars(
@@ -64,7 +69,7 @@ def sample(
                         f"{len(stored.indices)}",
                         {"sample_id": request.sample_id},
                     )
-                return sample_out(run, stored)
+                return with_predictions(session, run, tracker_for(run), stored, request)
         now = clock.now()
         expire_leases(session, run, now)
         strategy = strategy_of(run)
@@ -103,7 +108,80 @@ def sample(
         run.samples += 1
         run.updated_at = row.created_at
         session.add(row)
-        answer = sample_out(run, row)
+        answer = with_predictions(session, run, tracker, row, request)
     if cache:
         cache.invalidate(run_id)
+    return answer
+
+
+def check_budget(request: SampleRequest, settings: Settings) -> None:
+    """Reject a rollout budget that cannot be met before anything is drawn.
+
+    Raises:
+        InvalidRequest: group_size or max_rollouts above ``settings.max_rollouts``,
+            min_rollouts above max_rollouts, or a budget below ``min_rollouts * batch_size``.
+    """
+    if request.group_size > settings.max_rollouts:
+        raise InvalidRequest(
+            f"group_size {request.group_size} is above ZPD_MAX_ROLLOUTS ({settings.max_rollouts})"
+        )
+    if request.rollout_budget is None:
+        return
+    if request.min_rollouts > request.max_rollouts:
+        raise InvalidRequest("min_rollouts must not exceed max_rollouts")
+    if request.max_rollouts > settings.max_rollouts:
+        raise InvalidRequest(
+            f"max_rollouts {request.max_rollouts} is above ZPD_MAX_ROLLOUTS "
+            f"({settings.max_rollouts}): reports could not carry that many rewards"
+        )
+    if request.rollout_budget < request.min_rollouts * request.batch_size:
+        raise InvalidRequest(
+            f"rollout_budget {request.rollout_budget} cannot give {request.batch_size} items "
+            f"{request.min_rollouts} rollouts each"
+        )
+
+
+def with_predictions(
+    session: Session, run: Run, tracker: ProblemTracker, row: Sample, request: SampleRequest
+) -> SampleOut:
+    """The stored sample as the wire's answer, each item with the run's prediction.
+
+    Predictions come from the evidence stored now, so a retried ``sample_id`` answers the
+    same problems with predictions (and budgets) as of the retry.
+
+    Raises:
+        InvalidRequest: a ``rollout_budget`` on a run without per-problem tracking.
+    """
+    answer = sample_out(run, row)
+    arms = np.asarray(row.arm_positions, dtype=np.int64)
+    indices = np.asarray(row.indices, dtype=np.int64)
+    predicted = tracker.predict(session, arms, indices)
+    if predicted is None:
+        if request.rollout_budget is not None:
+            raise InvalidRequest(
+                "rollout_budget needs per-problem tracking: create the run with "
+                '"problems": {"selection": "frontier"}'
+            )
+        return answer
+    alpha, beta, solved, failed = predicted
+    if request.rollout_budget is not None:
+        n = allocate_rollouts(
+            alpha, beta, request.rollout_budget, request.min_rollouts, request.max_rollouts
+        )
+    else:
+        n = np.full(len(alpha), request.group_size, dtype=np.int64)
+    agree = all_agree_probability(alpha, beta, n)
+    budgeted = request.rollout_budget is not None
+    for i, item in enumerate(answer.items):
+        if indices[i] < 0:
+            continue
+        item.predicted_pass_rate = float(alpha[i] / (alpha[i] + beta[i]))
+        item.p_all_agree = float(agree[i])
+        item.n_rollouts = int(n[i]) if budgeted else None
+        item.evidence = Evidence(
+            alpha=float(alpha[i]),
+            beta=float(beta[i]),
+            successes=float(solved[i]),
+            attempts=float(solved[i] + failed[i]),
+        )
     return answer

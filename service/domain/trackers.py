@@ -67,6 +67,13 @@ class ProblemTracker(Protocol):
         """Fold a validated report's per-problem rollouts into the run's problem state."""
         ...
 
+    def predict(
+        self, session: Session, slot_arms: np.ndarray, indices: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """Per slot, the posterior (alpha, beta) of its problem's pass rate and the
+        discounted (solved, failed) behind it; None without per-problem state."""
+        ...
+
 
 class Untracked:
     """Arms only: the uniform draw's indices are the answer, and reports keep nothing per
@@ -96,6 +103,11 @@ class Untracked:
     ) -> None:
         return None
 
+    def predict(
+        self, session: Session, slot_arms: np.ndarray, indices: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        return None
+
 
 class PerProblem:
     """Given arms with a pass-rate posterior per problem (:mod:`service.domain.problems`)."""
@@ -103,6 +115,13 @@ class PerProblem:
     def __init__(self, run: Run, options: ProblemOptions) -> None:
         self.run = run
         self.options = options
+        self._priors: dict[int, tuple[float, float]] = {}
+
+    def prior(self, session: Session, arm: int) -> tuple[float, float]:
+        """The arm's prior, fitted once per call (before the cursors move)."""
+        if arm not in self._priors:
+            self._priors[arm] = problems.arm_prior(session, self.run, arm, self.options)
+        return self._priors[arm]
 
     def restrict(self, probabilities: np.ndarray) -> np.ndarray:
         return probabilities
@@ -116,14 +135,23 @@ class PerProblem:
         # uniform selection keeps the stream's order, as an untracked run would
         if not (demonstrations or self.options.selection == "frontier"):
             return batch.indices, batch.counts
+        priors = {int(a): self.prior(session, int(a)) for a in np.unique(batch.arms)}
         return problems.pick_problems(
-            session, self.run, batch.arms, rng, self.options, demonstrations
+            session, self.run, batch.arms, rng, self.options, demonstrations, priors
         )
 
     def record(
         self, session: Session, positions: Mapping[str, int], results: Sequence[dict[str, Any]]
     ) -> None:
         problems.record_outcomes(session, self.run, positions, results, self.options)
+
+    def predict(
+        self, session: Session, slot_arms: np.ndarray, indices: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        solved, failed = problems.evidence_of(session, self.run, slot_arms, indices, self.options)
+        prior_a = np.array([self.prior(session, int(a))[0] for a in slot_arms])
+        prior_b = np.array([self.prior(session, int(a))[1] for a in slot_arms])
+        return prior_a + solved, prior_b + failed, solved, failed
 
 
 class AutomaticArms:
@@ -155,6 +183,14 @@ class AutomaticArms:
         self, session: Session, positions: Mapping[str, int], results: Sequence[dict[str, Any]]
     ) -> None:
         auto_arms.record_outcomes(session, self.run, self.auto, results, self.options)
+
+    def predict(
+        self, session: Session, slot_arms: np.ndarray, indices: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        # every problem's counts live under arm 0, keyed by its pool index
+        pool = np.zeros(len(indices), dtype=np.int64)
+        solved, failed = problems.evidence_of(session, self.run, pool, indices, self.options)
+        return 1.0 + solved, 1.0 + failed, solved, failed
 
 
 def tracker_for(run: Run) -> ProblemTracker:
