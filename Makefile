@@ -18,6 +18,20 @@ VERL09_VERSION := 0.9.1
 VERL09_VENV := .venv-verl09
 VERL09_STAMP := $(VERL09_VENV)/.zpd-verl09
 OPENRLHF_VERSION := 0.11.2
+# AReaL pins torch<2.11 (the worker needs 2.13): a venv of its own, built the same way, with
+# AReaL --no-deps plus the three packages its rollout executor imports.
+AREAL_VERSION := 1.0.4
+AREAL_VENV := .venv-areal
+AREAL_STAMP := $(AREAL_VENV)/.zpd-areal
+
+# $(call overlay_venv,DIR): a venv whose .pth file adds .venv's packages after its own.
+define overlay_venv
+	@test -x $(1)/bin/python || $(PYTHON) -m venv $(1)
+	$(1)/bin/python -c 'import sys, sysconfig, pathlib; \
+	  pth = pathlib.Path(sysconfig.get_paths()["purelib"], "zz-zpd-main-venv.pth"); \
+	  pth.write_text("import site; site.addsitedir(%r)\n" % sys.argv[1])' \
+	  "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+endef
 
 .PHONY: demo demo-sim test lint serve bench bench-strategies bench-worker install install-ml clean
 
@@ -48,17 +62,21 @@ $(ML_STAMP): $(WORKER_STAMP)
 	@touch $@
 
 $(VERL09_STAMP): $(ML_STAMP)
-	@test -x $(VERL09_VENV)/bin/python || $(PYTHON) -m venv $(VERL09_VENV)
-	$(VERL09_VENV)/bin/python -c 'import sys, sysconfig, pathlib; \
-	  pth = pathlib.Path(sysconfig.get_paths()["purelib"], "zz-zpd-main-venv.pth"); \
-	  pth.write_text("import site; site.addsitedir(%r)\n" % sys.argv[1])' \
-	  "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+	$(call overlay_venv,$(VERL09_VENV))
 	$(VERL09_VENV)/bin/python -m pip --disable-pip-version-check install --quiet --no-deps \
 	  'verl==$(VERL09_VERSION)'
 	@touch $@
 
+$(AREAL_STAMP): $(ML_STAMP)
+	$(call overlay_venv,$(AREAL_VENV))
+	$(AREAL_VENV)/bin/python -m pip --disable-pip-version-check install --quiet --no-deps \
+	  'areal==$(AREAL_VERSION)'
+	$(AREAL_VENV)/bin/python -m pip --disable-pip-version-check install --quiet \
+	  tenacity flask aiofiles
+	@touch $@
+
 install: $(BASE_STAMP)
-install-ml: $(ML_STAMP) $(VERL09_STAMP)
+install-ml: $(ML_STAMP) $(VERL09_STAMP) $(AREAL_STAMP)
 
 # The tiny model trained with the SEC curriculum on CPU against a local service (~5-10 min).
 demo: $(WORKER_STAMP)
@@ -68,7 +86,7 @@ demo: $(WORKER_STAMP)
 demo-sim: $(BASE_STAMP)
 	$(BIN)/zpd simulate --strategies sec,random --steps 300
 
-test: $(ML_STAMP) $(VERL09_STAMP)
+test: $(ML_STAMP) $(VERL09_STAMP) $(AREAL_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy service trainer_client
 	$(BIN)/pytest
@@ -90,4 +108,4 @@ bench-worker: $(WORKER_STAMP)
 	$(BIN)/python benchmarks/bench_worker.py
 
 clean:
-	rm -rf $(VENV) $(VERL09_VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VERL09_VENV) $(AREAL_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -3,14 +3,10 @@ this one holds verl 0.7.1 for the 0.7 adapter; plus the version dispatch, tested
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
-from tests.conftest import IN_CI, require
-from tests.trainer_client.conftest import REPO_ROOT
-
-VERL09_PYTHON = REPO_ROOT / ".venv-verl09" / "bin" / "python"
+from tests.conftest import require
+from tests.trainer_client.venv_cases import run_cases_in
 
 
 def test_dispatch_by_version() -> None:
@@ -29,15 +25,4 @@ def test_dispatch_by_version() -> None:
 
 @pytest.mark.slow
 def test_verl09_cases_in_their_own_venv() -> None:
-    if not VERL09_PYTHON.exists():
-        message = f"{VERL09_PYTHON} is missing: run `make install-ml`"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    done = subprocess.run(
-        [str(VERL09_PYTHON), "-m", "pytest", "tests/trainer_client/verl_v09_cases.py", "-q",
-         "-p", "no:cacheprovider"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
-    assert " passed" in done.stdout and "skipped" not in done.stdout
+    run_cases_in(".venv-verl09", "verl_v09_cases.py")

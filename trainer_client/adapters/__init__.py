@@ -10,6 +10,8 @@
   OpenRLHF 0.11, dynamic filtering included (needs ``openrlhf``).
 - :mod:`trainer_client.adapters.async_rl`: ``AsyncPromptSource``, leased prompts for the
   rollout workers of an asynchronous trainer (AReaL, SkyRL style; no trainer library).
+- :mod:`trainer_client.adapters.areal`: ``ZPDWorkflow``, AReaL episodes on leased prompts,
+  and ``report_trajectories`` for its trainer loop (needs ``areal``).
 
 Each trainer adapter imports its library only when it is imported itself.
 """

@@ -33,11 +33,14 @@ every prompt accounted for in that shape::
   applies it once (or answers 409 if its body differs).
 
 The bookkeeping (:class:`PromptLedger`) is pure and takes a clock, so it is tested without a
-server; the source is asyncio and must be used from one event loop.
+server, and it is thread-safe. The source's ``acquire``/``report`` are asyncio and belong to
+the workers' event loop; a learner in another thread (AReaL's trainer loop) reports through
+:class:`LeaseReporter`, a blocking client over the same ledger.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -46,6 +49,7 @@ from typing import Any
 
 from trainer_client._core import new_id
 from trainer_client.async_client import AsyncCurriculumClient
+from trainer_client.client import CurriculumClient
 from trainer_client.errors import ConflictError, InvalidRequestError
 from trainer_client.models import Report, SampleItem
 
@@ -95,33 +99,39 @@ class PromptLedger:
         self.returned: deque[Lease] = deque()
         self.reported: set[str] = set()
         self.reclaimed = 0
+        self._lock = threading.Lock()
 
     def lend(self, sample_id: str, items: Sequence[SampleItem], report_id: str) -> Lease:
         """Record a fresh sample lent to a worker."""
-        if sample_id in self.lent or sample_id in self.reported:
-            raise InvalidRequestError(f"sample {sample_id!r} is already lent or reported")
-        lease = Lease(sample_id, report_id, tuple(items), self.clock() + self.lease_seconds)
-        self.lent[sample_id] = lease
-        return lease
+        with self._lock:
+            if sample_id in self.lent or sample_id in self.reported:
+                raise InvalidRequestError(f"sample {sample_id!r} is already lent or reported")
+            lease = Lease(sample_id, report_id, tuple(items), self.clock() + self.lease_seconds)
+            self.lent[sample_id] = lease
+            return lease
 
     def reclaim_expired(self) -> int:
         """Move the leases past their deadline to the returned queue; returns how many."""
-        now = self.clock()
-        expired = [lease for lease in self.lent.values() if lease.deadline <= now]
-        for lease in expired:
-            del self.lent[lease.sample_id]
-            self.returned.append(lease)
-        self.reclaimed += len(expired)
-        return len(expired)
+        with self._lock:
+            now = self.clock()
+            expired = [lease for lease in self.lent.values() if lease.deadline <= now]
+            for lease in expired:
+                del self.lent[lease.sample_id]
+                self.returned.append(lease)
+            self.reclaimed += len(expired)
+            return len(expired)
 
     def lend_returned(self) -> Lease | None:
         """Lend the oldest returned lease again (a new deadline, the next attempt), if any."""
-        if not self.returned:
-            return None
-        old = self.returned.popleft()
-        lease = replace(old, deadline=self.clock() + self.lease_seconds, attempt=old.attempt + 1)
-        self.lent[lease.sample_id] = lease
-        return lease
+        with self._lock:
+            if not self.returned:
+                return None
+            old = self.returned.popleft()
+            lease = replace(
+                old, deadline=self.clock() + self.lease_seconds, attempt=old.attempt + 1
+            )
+            self.lent[lease.sample_id] = lease
+            return lease
 
     def begin_report(self, lease: Lease) -> None:
         """Claim the right to report ``lease`` (call before sending the report).
@@ -129,23 +139,27 @@ class PromptLedger:
         Raises:
             LeaseLostError: the lease was lent again to another worker, or already reported.
         """
-        current = self.lent.get(lease.sample_id)
-        if current is not None and current.attempt == lease.attempt:
-            del self.lent[lease.sample_id]
-        elif current is None and lease.sample_id in {r.sample_id for r in self.returned}:
-            self.returned = deque(r for r in self.returned if r.sample_id != lease.sample_id)
-        else:
-            why = "was already reported" if lease.sample_id in self.reported else "was lent again"
-            raise LeaseLostError(
-                f"lease of sample {lease.sample_id!r} (attempt {lease.attempt}) {why}",
-                detail={"sample_id": lease.sample_id, "attempt": lease.attempt},
-            )
-        self.reported.add(lease.sample_id)
+        with self._lock:
+            current = self.lent.get(lease.sample_id)
+            if current is not None and current.attempt == lease.attempt:
+                del self.lent[lease.sample_id]
+            elif current is None and lease.sample_id in {r.sample_id for r in self.returned}:
+                self.returned = deque(r for r in self.returned if r.sample_id != lease.sample_id)
+            else:
+                why = (
+                    "was already reported" if lease.sample_id in self.reported else "was lent again"
+                )
+                raise LeaseLostError(
+                    f"lease of sample {lease.sample_id!r} (attempt {lease.attempt}) {why}",
+                    detail={"sample_id": lease.sample_id, "attempt": lease.attempt},
+                )
+            self.reported.add(lease.sample_id)
 
     def abort_report(self, lease: Lease) -> None:
         """Undo :meth:`begin_report` after a report that failed to send (it may be retried)."""
-        self.reported.discard(lease.sample_id)
-        self.lent[lease.sample_id] = lease
+        with self._lock:
+            self.reported.discard(lease.sample_id)
+            self.lent[lease.sample_id] = lease
 
     @property
     def open(self) -> int:
@@ -222,6 +236,39 @@ class AsyncPromptSource:
             )
         except BaseException:
             self.ledger.abort_report(lease)
+            raise
+
+
+class LeaseReporter:
+    """Reports leases of an :class:`AsyncPromptSource` from a thread other than its workers'
+    event loop (a learner), with a blocking client.
+
+    Args:
+        client: a :class:`CurriculumClient` of the same service.
+        source: the source whose leases are reported (its ledger is shared).
+    """
+
+    def __init__(self, client: CurriculumClient, source: AsyncPromptSource) -> None:
+        self.client = client
+        self.source = source
+
+    def report(
+        self,
+        lease: Lease,
+        rewards: Sequence[Sequence[float]] | None = None,
+        *,
+        advantages: Sequence[Sequence[float]] | None = None,
+    ) -> Report:
+        """As :meth:`AsyncPromptSource.report`, blocking."""
+        results = _results(lease, rewards, advantages)
+        ledger = self.source.ledger
+        ledger.begin_report(lease)
+        try:
+            return self.client.report(
+                self.source.run_id, results, sample_id=lease.sample_id, report_id=lease.report_id
+            )
+        except BaseException:
+            ledger.abort_report(lease)
             raise
 
 
