@@ -18,6 +18,7 @@ VERL09_VERSION := 0.9.1
 VERL09_VENV := .venv-verl09
 VERL09_STAMP := $(VERL09_VENV)/.zpd-verl09
 OPENRLHF_VERSION := 0.11.2
+OPENRLHF_STAMP := $(VENV)/.zpd-openrlhf
 # AReaL pins torch<2.11 (the worker needs 2.13): a venv of its own, built the same way, with
 # AReaL --no-deps plus the three packages its rollout executor imports.
 AREAL_VERSION := 1.0.4
@@ -52,13 +53,18 @@ $(WORKER_STAMP): $(BASE_STAMP)
 	$(PIP) uninstall --quiet -y torchvision torchaudio torchcodec
 	@touch $@
 
-# Everything the tests exercise: the worker plus TRL, verl 0.7 and OpenRLHF for the adapters.
+# Everything the tests exercise: the worker plus TRL and verl 0.7 for the adapters; OpenRLHF,
+# verl 0.9 and AReaL come next.
 $(ML_STAMP): $(WORKER_STAMP)
-	$(PIP) install --quiet -e '.[dev,worker,trl,verl,openrlhf]'
+	$(PIP) install --quiet -e '.[dev,worker,trl,verl]'
 	$(PIP) install --quiet --no-deps 'verl==$(VERL_VERSION)'
-	@# OpenRLHF pins deepspeed and flash-attn (CUDA builds): its data path needs neither
-	$(PIP) install --quiet --no-deps 'openrlhf==$(OPENRLHF_VERSION)'
 	$(PIP) uninstall --quiet -y torchvision torchaudio torchcodec
+	@touch $@
+
+# OpenRLHF pins deepspeed and flash-attn (CUDA builds): its prompt path needs neither.
+$(OPENRLHF_STAMP): $(ML_STAMP)
+	$(PIP) install --quiet -e '.[dev,worker,trl,verl,openrlhf]'
+	$(PIP) install --quiet --no-deps 'openrlhf==$(OPENRLHF_VERSION)'
 	@touch $@
 
 $(VERL09_STAMP): $(ML_STAMP)
@@ -76,7 +82,7 @@ $(AREAL_STAMP): $(ML_STAMP)
 	@touch $@
 
 install: $(BASE_STAMP)
-install-ml: $(ML_STAMP) $(VERL09_STAMP) $(AREAL_STAMP)
+install-ml: $(ML_STAMP) $(OPENRLHF_STAMP) $(VERL09_STAMP) $(AREAL_STAMP)
 
 # The tiny model trained with the SEC curriculum on CPU against a local service (~5-10 min).
 demo: $(WORKER_STAMP)
@@ -86,7 +92,7 @@ demo: $(WORKER_STAMP)
 demo-sim: $(BASE_STAMP)
 	$(BIN)/zpd simulate --strategies sec,random --steps 300
 
-test: $(ML_STAMP) $(VERL09_STAMP) $(AREAL_STAMP)
+test: $(ML_STAMP) $(OPENRLHF_STAMP) $(VERL09_STAMP) $(AREAL_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy service trainer_client
 	$(BIN)/pytest
