@@ -23,6 +23,7 @@ imports no torch, vLLM or transformers is checked in a subprocess by ``tests/ser
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -182,3 +183,52 @@ def test_no_import_cycle(top: str, edge: tuple[str, str]) -> None:
     importer, imported = edge
     assert imported in graph[importer]  # the walk sees the package's edges
     assert find_cycle(graph) is None
+
+
+# --- the page itself stays true -------------------------------------------------------------
+
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
+_NAMED_PATH = re.compile(
+    r"`((?:service|trainer_client|gpu_worker|tests|docs)/[\w./-]+)(?:::(\w+))?`"
+)
+
+
+def test_every_file_and_function_the_architecture_page_names_exists() -> None:
+    named = _NAMED_PATH.findall(ARCHITECTURE.read_text(encoding="utf-8"))
+    assert len(named) >= 40  # the pattern sees the page's references
+    missing = [path for path, _ in named if not (ROOT / path).exists()]
+    assert missing == []
+    for path, symbol in named:
+        if symbol:
+            text = (ROOT / path).read_text(encoding="utf-8")
+            assert re.search(rf"^\s*(def|class) {symbol}\b|^{symbol} = ", text, re.M), (
+                f"{path}::{symbol}"
+            )
+
+
+def test_nothing_cites_a_file_outside_the_repository() -> None:
+    # spelled in pieces so that this file does not cite them itself
+    outside = ["DESIGN" + ".md", "../" + "shared", "STYLE" + ".md", "ANCH" + "ORS"]
+    suffixes = {
+        ".py",
+        ".md",
+        ".toml",
+        ".yml",
+        ".yaml",
+        ".ini",
+        ".cfg",
+        ".sh",
+        ".txt",
+        ".js",
+        ".html",
+    }
+    skip = {"node_modules", "__pycache__", "zpd.egg-info", "runs"}
+    citing = []
+    for path in ROOT.rglob("*"):
+        parts = path.relative_to(ROOT).parts
+        if any(p.startswith(".") or p in skip for p in parts[:-1]) or not path.is_file():
+            continue
+        if path.suffix in suffixes or path.name in {"Makefile", "Dockerfile", "Dockerfile.worker"}:
+            text = path.read_text(encoding="utf-8", errors="replace")
+            citing += [f"{path.relative_to(ROOT)}: {o}" for o in outside if o in text]
+    assert citing == []
