@@ -218,3 +218,71 @@ LEARNER_MODELS: dict[str, LearnerModel] = {
         ),
     ]
 }
+
+
+class ProblemLearner:
+    """The frontier learner with problems of latent difficulty inside each unit.
+
+    Problem j of unit u is solved with probability ``sigmoid(skill_u + offset_uj)``, the
+    offsets drawn once from ``N(0, spread^2)``: inside an arm some problems are mastered,
+    some hopeless and some at the frontier, so per-problem pass rates differ and a
+    per-problem predictor has something to find. A training step on a batch of groups
+    (any size each) moves the skills as :class:`SimulatedLearner` does, with each group's
+    signal ``4 c (1 - c)``; rollouts also cost tokens, ``Poisson(base + extra * (1 - p))``
+    each (a wrong answer rambles longer).
+    """
+
+    def __init__(
+        self,
+        model: LearnerModel,
+        rng: np.random.Generator,
+        per_arm: int = 200,
+        spread: float = 1.5,
+        tokens: tuple[float, float] = (200.0, 300.0),
+    ) -> None:
+        if per_arm < 1 or spread < 0:
+            raise ValueError("per_arm must be >= 1 and spread >= 0")
+        self.model = model
+        self.config = model.config()
+        self.rng = rng
+        self.skill = np.asarray(self.config.initial_skill, dtype=np.float64).copy()
+        self.offsets = rng.normal(0.0, spread, (len(model.units), per_arm))
+        self.tokens = tokens
+        self._transfer = model.transfer_matrix()
+
+    def pass_rates(self, units: np.ndarray, indices: np.ndarray) -> np.ndarray:
+        """True solve probability of problem ``indices[i]`` of unit ``units[i]``."""
+        logit = self.skill[np.asarray(units)] + self.offsets[np.asarray(units), np.asarray(indices)]
+        return np.asarray(1.0 / (1.0 + np.exp(-logit)))
+
+    def accuracy(self, units: Sequence[int] | None = None) -> float:
+        """Mean true pass rate over every problem of ``units`` (default: all units)."""
+        chosen = np.arange(len(self.skill)) if units is None else np.asarray(units)
+        logit = self.skill[chosen][:, None] + self.offsets[chosen]
+        return float(np.mean(1.0 / (1.0 + np.exp(-logit))))
+
+    def rollouts(
+        self, units: np.ndarray, indices: np.ndarray, n: np.ndarray
+    ) -> tuple[list[np.ndarray], np.ndarray]:
+        """Rewards (1 / 0.1 / 0) of ``n[i]`` rollouts per problem, and tokens per problem."""
+        p = self.pass_rates(units, indices)
+        groups = []
+        for rate, count in zip(p.tolist(), np.asarray(n).tolist(), strict=True):
+            correct = self.rng.random(count) < rate
+            formatted = self.rng.random(count) < self.config.format_rate
+            groups.append(np.where(correct, 1.0, np.where(formatted, 0.1, 0.0)))
+        mean_tokens = self.tokens[0] + self.tokens[1] * (1.0 - p)
+        tokens = self.rng.poisson(mean_tokens * np.asarray(n))
+        return groups, tokens.astype(np.float64)
+
+    def train(self, units: np.ndarray, groups: Sequence[np.ndarray]) -> None:
+        """One step on the trained groups (problem i of unit ``units[i]``)."""
+        if len(groups) == 0:
+            self.skill -= self.config.forget
+            return
+        correct = np.array([np.mean(g == 1.0) for g in groups])
+        per_problem = 4.0 * correct * (1.0 - correct)
+        signal = np.bincount(
+            np.asarray(units), weights=per_problem, minlength=len(self.skill)
+        ) / len(groups)
+        self.skill += self.config.lr * (self._transfer @ signal) - self.config.forget

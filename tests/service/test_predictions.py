@@ -131,3 +131,13 @@ def test_a_budget_needs_per_problem_tracking(client: TestClient) -> None:
     assert 400 <= answer.status_code < 500
     assert "per-problem tracking" in answer.text
     assert client.get(f"/v1/runs/{rid}").json()["samples"] == 0
+
+
+def test_reports_take_groups_of_different_sizes(client: TestClient) -> None:
+    rid = create(client, {"selection": "uniform"}, size=3)
+    # the sizes a budget hands out: 2, 5 and 11 rollouts in one report
+    report(client, rid, {0: [1.0, 0.0], 1: [1.0] * 4 + [0.1], 2: [0.0] * 10 + [1.0]})
+    items = {i["index"]: i for i in sample(client, rid, batch_size=3)}
+    assert items[0]["evidence"] == {"alpha": 2.0, "beta": 2.0, "successes": 1.0, "attempts": 2.0}
+    assert items[1]["evidence"] == {"alpha": 5.0, "beta": 2.0, "successes": 4.0, "attempts": 5.0}
+    assert items[2]["evidence"] == {"alpha": 2.0, "beta": 11.0, "successes": 1.0, "attempts": 11.0}
