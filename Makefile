@@ -65,6 +65,8 @@ $(ML_STAMP): $(WORKER_STAMP)
 $(OPENRLHF_STAMP): $(ML_STAMP)
 	$(PIP) install --quiet -e '.[dev,worker,trl,verl,openrlhf]'
 	$(PIP) install --quiet --no-deps 'openrlhf==$(OPENRLHF_VERSION)'
+	@# re-resolving .[worker] brings torchvision back (vLLM's requirement), see $(WORKER_STAMP)
+	$(PIP) uninstall --quiet -y torchvision torchaudio torchcodec
 	@touch $@
 
 $(VERL09_STAMP): $(ML_STAMP)
