@@ -109,3 +109,31 @@ def test_protocol_rows_and_summary_by_hand() -> None:
     assert "rollouts_ratio" not in summary["random"]
     table = format_summary(rows, list(summary.values()))
     assert "| `sec` | 2/2 | 100 | 0.40 [" in table
+
+
+def test_the_recompute_script_agrees_with_a_stored_result_and_catches_a_tampered_one(
+    tmp_path, capsys
+) -> None:
+    import json
+
+    from benchmarks.recompute_curriculum_value import main
+
+    runs = {1: (run_of([[0.1, 0.3], [0.3, 0.5]], 0.8), run_of([[0.1, 0.3], [0.1, 0.3]], 0.5))}
+    runs[2] = (run_of([[0.0, 0.2], [0.2, 0.2]], 0.6), run_of([[0.0, 0.2], [0.1, 0.3]], 0.6))
+    rows = [
+        protocol_row(name, seed, run, 0.1, 200)
+        for seed, pair in runs.items()
+        for name, run in zip(("sec", "random"), pair, strict=True)
+    ]
+    stored = {
+        "protocol": {"id_gain": 0.1, "baseline": "random", "seeds": [1, 2]},
+        "summary": protocol_summary(rows, "random"),
+        "runs": rows,
+    }
+    path = tmp_path / "result.json"
+    path.write_text(json.dumps(stored))
+    assert main([str(path), "--gains", "0.05"]) == 0
+    assert "equals the stored one" in capsys.readouterr().out
+    stored["summary"][0]["reached"] = 0
+    path.write_text(json.dumps(stored))
+    assert main([str(path)]) == 1
