@@ -15,6 +15,7 @@ import argparse
 import json
 import re
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
 
 from trainer_client.advantages import StdMode
@@ -163,6 +164,16 @@ class TrainConfig:
     tensor_parallel_size: int = option(1, "vLLM tensor parallel degree (GPUs per engine)")
     torch_threads: int = option(1, "torch threads of the trainer process (1 is robust when shared)")
     request_timeout: float = option(10.0, "seconds per service request")
+    checkpoint_every: int = option(
+        0,
+        "save a checkpoint (model, optimizer, step, generator states) every N GRPO steps "
+        "under out_dir/checkpoints/step-N (0 = never)",
+    )
+    resume_from: str = option(
+        "",
+        "a checkpoint folder (out_dir/checkpoints/step-N) to resume from: the service's run "
+        "is rewound to step N and training continues to --steps (no warmup)",
+    )
 
     def __post_init__(self) -> None:
         problems = []
@@ -213,6 +224,13 @@ class TrainConfig:
             problems.append(
                 "warmup_task knights_knaves writes traces of several hundred tokens: pass --model "
                 "(the tiny model has 256 positions)"
+            )
+        if self.checkpoint_every < 0:
+            problems.append("checkpoint_every must be >= 0 (0: no checkpoints)")
+        if self.resume_from and not (Path(self.resume_from) / "checkpoint.json").is_file():
+            problems.append(
+                f"resume_from: {self.resume_from!r} holds no checkpoint.json (pass a folder "
+                "out_dir/checkpoints/step-N written by --checkpoint-every)"
             )
         if self.eval_problems and self.eval_samples < 1:
             problems.append("eval_samples must be >= 1")

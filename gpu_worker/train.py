@@ -18,6 +18,9 @@ Algorithm (one step; the SEC paper's setting with the service choosing the probl
    and updates its sampling distribution.
 
 Before RL a warmup (SFT on solved traces) gives the from-scratch model non-zero reward.
+`--checkpoint-every N` saves model, optimizer, step and generator states every N steps;
+`--resume-from out_dir/checkpoints/step-N` loads one, rewinds the service's run to step N
+(`POST /v1/runs/{id}/rewind`) and continues, exactly as an uninterrupted run would.
 Run it against a service (`zpd serve --port 8000`) on CPU with the tiny model:
 
     python -m gpu_worker.train --service-url http://127.0.0.1:8000 --steps 100
@@ -43,7 +46,14 @@ from gpu_worker.config import TrainConfig, add_config_arguments, config_or_repor
 from gpu_worker.grpo import LossConfig, grpo_update, loss_rows, pack_sequences
 from gpu_worker.model import encode_prompt
 from gpu_worker.rollout import RolloutBackend, WeightSyncError, check_sync
-from gpu_worker.worker import Worker, final_evaluation, open_worker, warm_start
+from gpu_worker.worker import (
+    Worker,
+    final_evaluation,
+    open_worker,
+    resume_worker,
+    save_checkpoint,
+    warm_start,
+)
 from trainer_client import CurriculumClient, InvalidRequestError, Run
 from trainer_client.advantages import grpo_advantages
 
@@ -221,8 +231,10 @@ def run_curriculum(
     log: Any = log_line,
     run: Run | None = None,
     on_step: StepCallback | None = None,
+    start: int = 0,
 ) -> dict[str, Any]:
-    """Train `steps` GRPO steps from the worker's current model on `run` (created if None).
+    """Train GRPO steps `start`..`steps - 1` from the worker's current model on `run`
+    (created if None), saving a checkpoint after every `checkpoint_every`-th step.
 
     `on_step(record)` is called after each step with its record (the one kept in the
     metrics); without it, each step logs one line (`log_step`).
@@ -239,11 +251,13 @@ def run_curriculum(
     )
     steps, curve = [], []
     spent = {"rollouts": 0.0, "tokens": 0.0, "seconds": 0.0}  # by RL so far, evaluation excluded
-    for step in range(cfg.steps):
+    for step in range(start, cfg.steps):
         if cfg.eval_every and cfg.eval_problems and step % cfg.eval_every == 0:
             curve.append({"step": step, **spent, **final_evaluation(worker)})
         record = train_step(worker, run.run_id, step)
         steps.append(record)
+        if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
+            save_checkpoint(worker, run.run_id, record["service_step"])
         spent["rollouts"] += record["rollouts"]
         spent["tokens"] += record["generated_tokens"]
         spent["seconds"] += sum(record[k] for k in STEP_SECONDS)
@@ -283,11 +297,17 @@ def train(
     worker = open_worker(config, client, engine)
     try:
         worker.client.wait_until_ready(timeout=30)
-        run = create_curriculum_run(worker)
+        start, warmup = 0, []
+        if config.resume_from:  # the checkpoint holds the warmed-up model
+            run, start = resume_worker(worker, Path(config.resume_from))
+            log(f"resumed run {run.run_id} at step {start} from {config.resume_from}")
+        else:
+            run = create_curriculum_run(worker)
         if on_run is not None:
             on_run(run)
-        warmup = warm_start(worker, log) if config.warmup_steps > 0 else []
-        result = run_curriculum(worker, log, run, on_step)
+        if not config.resume_from and config.warmup_steps > 0:
+            warmup = warm_start(worker, log)
+        result = run_curriculum(worker, log, run, on_step, start)
         metrics = {"config": asdict(config), "warmup": warmup, **result}
     finally:
         if engine is None:  # the engine is ours: stop its processes

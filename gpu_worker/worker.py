@@ -3,15 +3,21 @@
 `open_worker(config)` builds everything the GRPO loop (`gpu_worker/train.py`) needs in hand,
 a `Worker`; `warm_start` runs the SFT warmup before RL and `final_evaluation` scores the
 held-out problems. The engine is vLLM's (`RolloutEngine`) or, with `--rollout-backend
-transformers`, a transformers copy of the model (`HFRolloutEngine`).
+transformers`, a transformers copy of the model (`HFRolloutEngine`). `save_checkpoint` and
+`resume_worker` are `--checkpoint-every` and `--resume-from` (docs/resume.md).
 """
 
 from __future__ import annotations
 
+import json
+import os
+import random
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from gpu_worker.config import RolloutBackendName, TrainConfig
@@ -32,7 +38,7 @@ from gpu_worker.tasks import (
     chain_sum_levels,
 )
 from gpu_worker.warmup import WarmupConfig, run_warmup
-from trainer_client import CurriculumClient
+from trainer_client import CurriculumClient, Run
 
 
 @dataclass
@@ -233,3 +239,56 @@ def open_worker(
         weights_dir,
         make_probe(suite, tokenizer, chat=config.chat_template),
     )
+
+
+CHECKPOINT_META = "checkpoint.json"
+
+
+def save_checkpoint(worker: Worker, run_id: str, step: int) -> Path:
+    """Write `out_dir/checkpoints/step-{step}`: model, optimizer, generator states and the
+    run's step (= the number of reports the service holds for it after this step).
+
+    The folder is written under a temporary name and renamed, so a crash mid-write leaves
+    the previous checkpoints and no half-written one.
+    """
+    root = Path(worker.config.out_dir) / "checkpoints"
+    final, partial = root / f"step-{step}", root / f".step-{step}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    torch.save(worker.model.state_dict(), partial / "model.pt")
+    torch.save(worker.optimizer.state_dict(), partial / "optimizer.pt")
+    generators = {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+    }
+    torch.save(generators, partial / "rng.pt")
+    meta = {"run_id": run_id, "step": step, "seed": worker.config.seed}
+    (partial / CHECKPOINT_META).write_text(json.dumps(meta))
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(partial, final)
+    return final
+
+
+def resume_worker(worker: Worker, folder: Path) -> tuple[Run, int]:
+    """Load a `save_checkpoint` folder into `worker` and rewind the service's run to its step.
+
+    Returns the run (as the service holds it after the rewind) and the step to continue from.
+
+    Raises:
+        trainer_client.InvalidRequestError: the run is behind the checkpoint's step.
+    """
+    meta = json.loads((folder / CHECKPOINT_META).read_text())
+    worker.model.load_state_dict(torch.load(folder / "model.pt", weights_only=True))
+    worker.optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True))
+    generators = torch.load(folder / "rng.pt", weights_only=False)
+    torch.set_rng_state(generators["torch"])
+    if generators["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(generators["cuda"])
+    random.setstate(generators["python"])
+    np.random.set_state(generators["numpy"])
+    worker.engine.sync_weights(worker.model, worker.weights_dir)
+    step = int(meta["step"])
+    worker.client.rewind(meta["run_id"], step)
+    return worker.client.get_run(meta["run_id"]), step
