@@ -103,6 +103,15 @@ class TrainConfig:
     steps: int = option(100, "GRPO steps")
     prompts_per_step: int = option(16, "problems sampled from the service per step")
     rollouts_per_prompt: int = option(8, "G: completions per problem")
+    dynamic_sampling: bool = option(
+        False,
+        "DAPO's dynamic sampling (baseline): sample prompts_per_step * max_generation_rounds "
+        "problems, roll them out prompts_per_step at a time, drop groups whose rewards all "
+        "agree, until prompts_per_step groups are kept; every rollout counts",
+    )
+    max_generation_rounds: int = option(
+        4, "with --dynamic-sampling: the most generation rounds per step"
+    )
     max_new_tokens: int = option(8, "longest completion")
     temperature: float = option(1.0, "sampling temperature of the rollouts")
     lr: float = option(1e-4, "AdamW learning rate of the RL updates")
@@ -200,6 +209,8 @@ class TrainConfig:
             problems.append(
                 "rollouts_per_prompt must be >= 2: GRPO compares rollouts of one prompt"
             )
+        if self.max_generation_rounds < 1:
+            problems.append("max_generation_rounds must be >= 1")
         if min(self.steps, self.prompts_per_step, self.max_new_tokens, self.minibatches) < 1:
             problems.append("steps, prompts_per_step, max_new_tokens and minibatches must be >= 1")
         if self.minibatches > self.prompts_per_step * self.rollouts_per_prompt:

@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -70,17 +70,28 @@ StepCallback = Callable[[dict[str, Any]], None]
 
 
 def rollout_step(
-    worker: Worker, prompt_ids: list[list[int]], problems: list[Any], step: int
+    worker: Worker,
+    prompt_ids: list[list[int]],
+    problems: list[Any],
+    step: int,
+    sizes: list[int] | None = None,
+    round_: int = 0,
 ) -> tuple[list[Any], list[list[float]]]:
-    """Generate G completions per prompt and score them: (completion groups, rewards)."""
+    """Generate completions per prompt (G, or `sizes[i]` for prompt i) and score them:
+    (completion groups, rewards). `round_` numbers dynamic sampling's generation rounds."""
     cfg = worker.config
-    groups = worker.engine.generate(
-        prompt_ids,
-        cfg.rollouts_per_prompt,
-        cfg.max_new_tokens,
-        cfg.temperature,
-        seed=cfg.seed * 100_000 + step,
-    )
+    sizes = sizes or [cfg.rollouts_per_prompt] * len(prompt_ids)
+    groups: list[Any] = [None] * len(prompt_ids)
+    for n in sorted(set(sizes)):
+        at = [i for i, size in enumerate(sizes) if size == n]
+        seed = cfg.seed * 100_000 + step
+        if round_ or len(set(sizes)) > 1:  # a stream of its own per round and group size
+            seed = seed * 10_000 + round_ * 1_000 + n
+        made = worker.engine.generate(
+            [prompt_ids[i] for i in at], n, cfg.max_new_tokens, cfg.temperature, seed=seed
+        )
+        for i, group in zip(at, made, strict=True):
+            groups[i] = group
     rewards = [
         [worker.suite.reward(p, c.text, c.finished) for c in group]
         for p, group in zip(problems, groups, strict=True)
@@ -129,6 +140,67 @@ def update_policy(
     return {**stats, "trained_sequences": float(len(rows)), **counts}
 
 
+@dataclass
+class Generation:
+    """One step's generated groups (in generation order) and which of them are trained."""
+
+    positions: list[int] = field(default_factory=list)  # the sample item of each group
+    groups: list[Any] = field(default_factory=list)
+    rewards: list[list[float]] = field(default_factory=list)
+    kept: list[int] = field(default_factory=list)  # into the lists above
+
+    def counts(self) -> dict[str, float]:
+        """Every rollout and generated token, the discarded ones included, and the share of
+        generated groups whose rewards do not all agree (non-zero GRPO advantage)."""
+        rollouts = sum(len(group) for group in self.groups)
+        trained = sum(len(self.groups[k]) for k in self.kept)
+        return {
+            "rollouts": float(rollouts),
+            "generated_tokens": float(
+                sum(len(c.token_ids) for group in self.groups for c in group)
+            ),
+            "discarded_rollouts": float(rollouts - trained),
+            "effective_ratio": sum(len(set(r)) > 1 for r in self.rewards) / len(self.rewards),
+        }
+
+
+def generate_groups(
+    worker: Worker, prompt_ids: list[list[int]], problems: list[Any], sizes: list[int], step: int
+) -> Generation:
+    """Roll out the sampled prompts; with `--dynamic-sampling`, DAPO's filter.
+
+    Without it every prompt is rolled out once and trained on. With it (DAPO, arXiv
+    2503.14476) the sample holds `prompts_per_step * max_generation_rounds` problems,
+    rolled out `prompts_per_step` at a time; a group whose rewards all agree has zero
+    advantage and is dropped, and rounds continue until `prompts_per_step` groups are kept
+    (a surplus is dropped too) or the rounds run out (the step then trains on fewer).
+    """
+    cfg = worker.config
+    per_round = cfg.prompts_per_step if cfg.dynamic_sampling else len(prompt_ids)
+    made = Generation()
+    for round_, start in enumerate(range(0, len(prompt_ids), per_round)):
+        at = list(range(start, min(start + per_round, len(prompt_ids))))
+        groups, rewards = rollout_step(
+            worker,
+            [prompt_ids[i] for i in at],
+            [problems[i] for i in at],
+            step,
+            [sizes[i] for i in at],
+            round_,
+        )
+        for i, group, reward in zip(at, groups, rewards, strict=True):
+            made.positions.append(i)
+            made.groups.append(group)
+            made.rewards.append(reward)
+            if not cfg.dynamic_sampling or (
+                len(set(reward)) > 1 and len(made.kept) < cfg.prompts_per_step
+            ):
+                made.kept.append(len(made.groups) - 1)
+        if not cfg.dynamic_sampling or len(made.kept) >= cfg.prompts_per_step:
+            break
+    return made
+
+
 # The parts of a step's wall time (its record's keys).
 STEP_SECONDS = ("sample_s", "rollout_s", "update_s", "sync_s", "report_s")
 
@@ -137,13 +209,26 @@ def train_step(worker: Worker, run_id: str, step: int) -> dict[str, Any]:
     """One GRPO step: sample -> rollout -> reward -> advantage -> update -> sync -> report."""
     cfg = worker.config
     t0 = time.perf_counter()
-    sample = worker.client.sample(run_id, batch_size=cfg.prompts_per_step)
+    rounds = cfg.max_generation_rounds if cfg.dynamic_sampling else 1
+    sample = worker.client.sample(run_id, batch_size=cfg.prompts_per_step * rounds)
     problems = [worker.suite.problem_of(item.arm, item.index) for item in sample.items]
     prompt_ids = [encode_prompt(worker.tokenizer, p.prompt, cfg.chat_template) for p in problems]
+    # the service's n_rollouts when the sample asked for a rollout budget
+    sizes = [item.n_rollouts or cfg.rollouts_per_prompt for item in sample.items]
     t1 = time.perf_counter()
-    groups, rewards = rollout_step(worker, prompt_ids, problems, step)
+    made = generate_groups(worker, prompt_ids, problems, sizes, step)
     t2 = time.perf_counter()
-    stats = update_policy(worker, prompt_ids, groups, rewards)
+    stats: dict[str, float] = {"loss": 0.0, "grad_norm": 0.0, "trained_sequences": 0.0}
+    if made.kept:
+        stats = update_policy(
+            worker,
+            [prompt_ids[made.positions[k]] for k in made.kept],
+            [made.groups[k] for k in made.kept],
+            [made.rewards[k] for k in made.kept],
+        )
+    stats.update(made.counts())  # every group generated counts, the dropped ones too
+    problems = [problems[i] for i in made.positions]  # every generated group is reported
+    rewards = made.rewards
     t3 = time.perf_counter()
     stats.update(sync_engine(worker, step))
     t4 = time.perf_counter()
