@@ -471,6 +471,13 @@ class RewindRequest(_Body):
         description="The trainer step to go back to: the number of reports to keep "
         "(0 <= step <= the run's step)."
     )
+    samples: Index | None = Field(
+        default=None,
+        description="The sample counter to go back to: samples number `samples` and later are "
+        "set aside. Default: the samples drawn before the step-th report was applied. A "
+        "trainer that draws ahead (prefetching) passes the samples it had drawn at its "
+        "checkpoint, and asks for the drawn-ahead ones again by their sample_id.",
+    )
 
 
 class RewindOut(BaseModel):

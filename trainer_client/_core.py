@@ -34,8 +34,8 @@ from trainer_client.models import (
     History,
     ProblemResult,
     Report,
-    Run,
     RewindResult,
+    Run,
     RunList,
     Sample,
     Strategy,
@@ -278,11 +278,14 @@ def history_call(run_id: str) -> Call[History]:
     return Call("GET", _run_path(run_id, "/history"), History)
 
 
-def rewind_call(run_id: str, step: int) -> Call[RewindResult]:
+def rewind_call(run_id: str, step: int, samples: int | None = None) -> Call[RewindResult]:
     # Idempotent: a repeated rewind to the same step finds nothing left to set aside.
-    if step < 0:
-        raise InvalidRequestError(f"step must be >= 0, got {step}")
-    return Call("POST", _run_path(run_id, "/rewind"), RewindResult, json={"step": step})
+    if step < 0 or (samples is not None and samples < 0):
+        raise InvalidRequestError(f"step and samples must be >= 0, got {step} and {samples}")
+    body: dict[str, Any] = {"step": step}
+    if samples is not None:
+        body["samples"] = samples
+    return Call("POST", _run_path(run_id, "/rewind"), RewindResult, json=body)
 
 
 def parse_answer(response: httpx.Response, model: type[ModelT]) -> ModelT:

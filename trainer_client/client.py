@@ -152,12 +152,14 @@ class CurriculumClient:
         """Per step: arm values, probabilities, rewards and counts."""
         return self._execute(_core.history_call(run_id))
 
-    def rewind(self, run_id: str, step: int) -> RewindResult:
+    def rewind(self, run_id: str, step: int, samples: int | None = None) -> RewindResult:
         """Take the run back to trainer ``step`` (its number of reports) to resume from a
         checkpoint exactly: later reports and samples are set aside, the state is rebuilt
-        (docs/resume.md). Raises :class:`InvalidRequestError` when ``step`` is above the
-        run's step, :class:`ConflictError` for a run that cannot be rewound."""
-        return self._execute(_core.rewind_call(run_id, step))
+        (docs/resume.md). ``samples``: the sample counter to keep (a prefetching trainer's
+        draws at its checkpoint); default: the samples drawn before report ``step``.
+        Raises :class:`InvalidRequestError` when ``step`` is above the run's step,
+        :class:`ConflictError` for a run that cannot be rewound."""
+        return self._execute(_core.rewind_call(run_id, step, samples))
 
     def healthz(self) -> dict[str, Any]:
         """The liveness probe's answer (the process is up)."""

@@ -8,6 +8,11 @@ report steps N+1.. twice. Rewinding to N makes the run what it was after its N-t
 * **Set aside:** the reports with ``seq > N`` and the samples drawn at ``step >= N`` (those
   drawn after the N-th report: the resumed trainer draws them again). They move, as stored,
   into one ``rewinds`` row; nothing is deleted. ``GET /v1/runs/{run_id}/rewinds`` lists them.
+  A trainer that draws ahead (a prefetching data loader draws batch N+1 before reporting
+  step N) passes ``samples`` = M, the samples it had drawn at its checkpoint: samples
+  number M and later are set aside instead (a kept report may not answer one of them), and
+  the resumed trainer asks for its drawn-ahead batches again by their ``sample_id``, which
+  answers them as they were drawn (with the state they were drawn from).
 * **Rebuilt by replay:** from the run's initial state, the kept reports and samples are
   applied again in the order they happened (report k, then the samples drawn at step k),
   with the same fold as ``/report`` (:func:`~service.domain.state.apply_report`) and the
@@ -30,6 +35,7 @@ handed out demonstrations (the stored samples do not say which draws were demons
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -58,13 +64,15 @@ def rewind(
     cache: RunCache | None = None,
     *,
     clock: Clock = SYSTEM_CLOCK,
+    samples: int | None = None,
 ) -> RewindOut:
-    """Set aside the reports after ``step`` and the samples drawn from ``step`` on, and
-    rebuild the run's state by replaying what is kept.
+    """Set aside the reports after ``step`` and the samples drawn from ``step`` on (or from
+    sample number ``samples`` on), and rebuild the run's state by replaying what is kept.
 
     Raises:
         NotFound: unknown run.
-        InvalidRequest: ``step`` above the run's step (or negative).
+        InvalidRequest: ``step`` above the run's step (or negative); ``samples`` above the
+            run's sample counter, or below a sample that a kept report answers.
         Conflict: the run has automatic arms or handed out demonstrations.
         StorageError: the replay did not reproduce a stored draw or report.
     """
@@ -77,11 +85,18 @@ def rewind(
         reports = session.scalars(
             select(Report).where(Report.run_id == run_id, Report.seq > step).order_by(Report.seq)
         ).all()
-        samples = session.scalars(
-            select(Sample).where(Sample.run_id == run_id, Sample.step >= step).order_by(Sample.seq)
+        cut = Sample.step >= step if samples is None else Sample.seq >= samples
+        if samples is not None and samples > run.samples:
+            raise InvalidRequest(
+                f"cannot rewind to sample {samples}: the run has drawn {run.samples}",
+                {"samples": samples, "run_samples": run.samples},
+            )
+        set_aside = session.scalars(
+            select(Sample).where(Sample.run_id == run_id, cut).order_by(Sample.seq)
         ).all()
+        _check_kept_reports_keep_their_samples(session, run_id, step, set_aside)
         from_step, from_samples = run.step, run.samples
-        if not reports and not samples:
+        if not reports and not set_aside:
             return RewindOut(
                 run_id=run_id,
                 rewind_id=None,
@@ -99,14 +114,14 @@ def rewind(
             from_step=from_step,
             to_step=step,
             from_samples=from_samples,
-            to_samples=from_samples - len(samples),
+            to_samples=from_samples - len(set_aside),
             reports=[_report_json(row) for row in reports],
-            samples=[_sample_json(row) for row in samples],
+            samples=[_sample_json(row) for row in set_aside],
             created_at=now,
         )
         session.add(record)
         freed = {row.sample_id for row in reports if row.sample_id is not None}
-        for row in [*reports, *samples]:
+        for row in [*reports, *set_aside]:
             session.delete(row)
         session.flush()
         _rebuild(session, run, freed)
@@ -120,7 +135,7 @@ def rewind(
             from_step=from_step,
             from_samples=from_samples,
             reports_set_aside=len(reports),
-            samples_set_aside=len(samples),
+            samples_set_aside=len(set_aside),
         )
     if cache:
         cache.invalidate(run_id)
@@ -152,6 +167,25 @@ def list_rewinds(db: Database, run_id: str, tenant: str | None = None) -> Rewind
                 )
                 for row in rows
             ],
+        )
+
+
+def _check_kept_reports_keep_their_samples(
+    session: Session, run_id: str, step: int, set_aside: Sequence[Sample]
+) -> None:
+    ids = [row.sample_id for row in set_aside]
+    if not ids:
+        return
+    answered = session.execute(
+        select(Report.seq, Report.sample_id).where(
+            Report.run_id == run_id, Report.seq <= step, Report.sample_id.in_(ids)
+        )
+    ).first()
+    if answered is not None:
+        raise InvalidRequest(
+            f"report {answered[0]} (kept) answers sample {answered[1]!r}, which would be set "
+            "aside: pass a larger samples",
+            {"step": answered[0], "sample_id": answered[1]},
         )
 
 

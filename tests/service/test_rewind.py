@@ -8,6 +8,7 @@ the rewind is checked against the code path it must reproduce, not against itsel
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -167,3 +168,51 @@ def test_rewind_of_an_unknown_run_or_automatic_arms(client: TestClient) -> None:
     assert "automatic arms" in answer.json()["error"]["message"]
     assert client.get(f"/v1/runs/{rid}").json()["samples"] == 1
     assert batch["items"]
+
+
+def train_ahead(client: TestClient, rid: str, steps: range) -> list[list[Any]]:
+    """A prefetching trainer: the batch of step t+1 is drawn before step t is reported."""
+    drawn = []
+
+    def draw(step: int) -> dict[str, Any]:
+        body = {"batch_size": 5, "sample_id": f"s{step}"}
+        return dict(client.post(f"/v1/runs/{rid}/sample", json=body).json())
+
+    ahead = draw(steps.start)
+    for step in steps:
+        batch, ahead = ahead, draw(step + 1)
+        drawn.append([(i["arm"], i["index"]) for i in batch["items"]])
+        results = [
+            {"arm": i["arm"], "index": i["index"], "rewards": rewards(i, step)}
+            for i in batch["items"]
+        ]
+        body = {"report_id": f"r{step}", "sample_id": batch["sample_id"], "results": results}
+        assert client.post(f"/v1/runs/{rid}/report", json=body).status_code == 200
+    return drawn
+
+
+def test_a_prefetching_trainer_rewinds_with_its_sample_count(client: TestClient) -> None:
+    uninterrupted, resumed = create(client, "sec_frontier"), create(client, "sec_frontier")
+    expected = train_ahead(client, uninterrupted, range(10))
+    before = train_ahead(client, resumed, range(7))
+    # checkpoint after 4 reports, with the batch of step 5 drawn ahead (5 samples): that
+    # one was drawn before report 4 and is kept; asked again by its id, it answers as drawn
+    answer = client.post(f"/v1/runs/{resumed}/rewind", json={"step": 4, "samples": 5})
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["samples"], answer.json()["samples_set_aside"]) == (5, 3)
+    after = train_ahead(client, resumed, range(4, 10))
+    assert before[:4] + after == expected
+    assert state(client, resumed) == state(client, uninterrupted)
+
+
+@pytest.mark.parametrize(
+    ("samples", "message"), [(99, "has drawn 8"), (2, "report 3 \\(kept\\) answers sample 's2'")]
+)
+def test_bad_sample_counts_are_refused(client: TestClient, samples: int, message: str) -> None:
+    rid = create(client, "sec")
+    train_ahead(client, rid, range(7))
+    before = state(client, rid)
+    answer = client.post(f"/v1/runs/{rid}/rewind", json={"step": 4, "samples": samples})
+    assert answer.status_code == 422
+    assert re.search(message, answer.json()["error"]["message"])
+    assert state(client, rid) == before

@@ -50,6 +50,8 @@ def test_sync_rewind_errors_are_typed(client: CurriculumClient) -> None:
         client.rewind(run.run_id, 3)
     with pytest.raises(InvalidRequestError):
         client.rewind(run.run_id, -1)
+    with pytest.raises(InvalidRequestError, match="has drawn 0"):
+        client.rewind(run.run_id, 0, samples=1)
     with pytest.raises(NotFoundError):
         client.rewind("no-such-run", 0)
     auto = client.create_run("auto", None, "sec", seed=1, auto_arms={"size": 6})

@@ -151,7 +151,9 @@ def rewind(
 ) -> RewindOut:
     """Go back to trainer step ``step`` (exact resume): later reports and samples are set
     aside (listed by ``GET .../rewinds``) and the state is rebuilt by replay."""
-    answer = rewind_domain.rewind(db, run_id, body.step, who.tenant, cache, clock=clock)
+    answer = rewind_domain.rewind(
+        db, run_id, body.step, who.tenant, cache, clock=clock, samples=body.samples
+    )
     if answer.rewind_id is not None:
         events.publish(run_id, {"type": "rewind", **answer.model_dump()})
     return answer
