@@ -63,7 +63,7 @@ def test_ledger_abort_report_lets_the_holder_retry() -> None:
     assert ledger.reported == {"s-1"}
 
 
-WORKERS, DYING, LEASES_PER_WORKER, PROMPTS_PER_LEASE, LEASE_SECONDS = 32, 8, 4, 2, 1
+WORKERS, DYING, LEASES_PER_WORKER, PROMPTS_PER_LEASE, LEASE_SECONDS = 32, 8, 4, 2, 2
 ARMS = [{"name": f"d{d}", "size": 40} for d in range(4)]
 
 
@@ -84,6 +84,7 @@ async def _load_test(zpd_url: str) -> dict[str, object]:
         drawn: list[Lease] = []  # every lease as first lent (one per service sample)
         reported: list[tuple[str, int]] = []  # (sample_id, attempt) per report the learner sent
         lost: list[str] = []
+        handed_over: list[str] = []
         rng = random.Random(0)
 
         async def worker(number: int) -> None:
@@ -113,7 +114,11 @@ async def _load_test(zpd_url: str) -> dict[str, object]:
         async def learner() -> None:
             while (entry := await queue.get()) is not None:
                 lease, rewards = entry
-                await source.report(lease, rewards)
+                try:
+                    await source.report(lease, rewards)
+                except LeaseLostError:  # expired while queued (a loaded machine): re-lent
+                    handed_over.append(lease.sample_id)
+                    continue
                 reported.append((lease.sample_id, lease.attempt))
 
         learning = asyncio.create_task(learner())
@@ -124,7 +129,7 @@ async def _load_test(zpd_url: str) -> dict[str, object]:
         history = await client.history(run_id)
     return {
         "drawn": drawn, "reported": reported, "lost": lost, "run": run, "history": history,
-        "reclaimed": source.ledger.reclaimed,
+        "reclaimed": source.ledger.reclaimed, "handed_over": handed_over,
     }  # fmt: skip
 
 
@@ -141,8 +146,13 @@ def test_32_workers_lose_and_double_nothing(zpd_url: str) -> None:
     sample_ids = [lease.sample_id for lease in drawn]
     reported_ids = [sample_id for sample_id, _ in reported]
     assert Counter(reported_ids) == Counter(sample_ids)  # each sample reported exactly once
-    assert sum(1 for _, attempt in reported if attempt == 2) == DYING  # taken over once each
-    assert out["reclaimed"] == DYING
+    # The dead leases were taken over; on a loaded machine a live lease can expire while it
+    # waits for the learner, and is taken over too (its first report is then refused).
+    assert out["reclaimed"] >= DYING  # type: ignore[operator]
+    assert sum(1 for _, attempt in reported if attempt >= 2) >= DYING
+    if not out["handed_over"]:  # the usual case: only the dead workers' leases came back
+        assert out["reclaimed"] == DYING
+        assert sum(1 for _, attempt in reported if attempt >= 2) == DYING
     assert len(out["lost"]) == 1  # the zombie's report was refused and never sent
     run = out["run"]
     assert run.samples == expected_leases  # type: ignore[attr-defined]

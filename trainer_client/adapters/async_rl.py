@@ -17,7 +17,10 @@ every prompt accounted for in that shape::
         while True:
             lease, rollouts = await learner_queue.get()
             train_on(rollouts)
-            await source.report(lease, rewards=[r.rewards for r in rollouts])
+            try:
+                await source.report(lease, rewards=[r.rewards for r in rollouts])
+            except LeaseLostError:
+                pass                            # expired while queued: its new holder reports
 
 - A **lease** is one service sample: its ``sample_id``, the ``report_id`` its report will
   carry, its items and a deadline ``lease_seconds`` away (the same ``lease_seconds`` is sent
