@@ -9,12 +9,12 @@ from tests.conftest import require
 require("reasoning_gym")
 
 from gpu_worker.config import TrainConfig  # noqa: E402
+from gpu_worker.splits import split_of  # noqa: E402
 from gpu_worker.tasks import (  # noqa: E402
     TaskSuite,
     addition_levels,
     addition_suite,
     reverse_number,
-    split_of,
 )
 
 
