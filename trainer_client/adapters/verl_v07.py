@@ -97,6 +97,7 @@ class ZPDCurriculumSampler(AbstractCurriculumSampler):
         self._last_drawn: Batch | None = None
         self._drawn_this_epoch = 0
         self._resume_after = 0
+        self._step: int | None = None  # the run's step after this sampler's last report
 
     def __iter__(self) -> Iterator[int]:
         self._drawn_this_epoch, self._resume_after = self._resume_after, 0
@@ -110,21 +111,31 @@ class ZPDCurriculumSampler(AbstractCurriculumSampler):
         return self.num_batches * self.batch_size
 
     def state_dict(self) -> dict[str, Any]:
-        """Checkpoint state (torchdata's ``Stateful``): the run and the epoch's progress.
+        """Checkpoint state (torchdata's ``Stateful``): the run, the epoch's progress and
+        the run's step after the last report.
 
         Being stateful spares a resumed ``StatefulDataLoader`` from replaying the epoch's
         draws, which would ask the service for samples nobody trains on.
         """
-        return {"run_id": self.curriculum.run_id, "drawn_this_epoch": self._drawn_this_epoch}
+        return {
+            "run_id": self.curriculum.run_id,
+            "drawn_this_epoch": self._drawn_this_epoch,
+            "step": self._step,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Resume the epoch where the checkpoint left it (the next draw is a fresh one)."""
+        """Resume the epoch where the checkpoint left it, and rewind the run to the
+        checkpoint's step: reports made after it (before a crash) are set aside, so the
+        resumed trainer continues exactly as an uninterrupted one (docs/resume.md)."""
         if state.get("run_id") != self.curriculum.run_id:
             raise InvalidRequestError(
                 f"checkpoint is of run {state.get('run_id')!r}, not {self.curriculum.run_id!r}; "
                 "set data.sampler.zpd.run_id to continue that run"
             )
         self._resume_after = min(int(state.get("drawn_this_epoch", 0)), self.num_batches)
+        if state.get("step") is not None:  # draws are lazy: the default cut is exact
+            self._step = int(state["step"])
+            self.curriculum.client.rewind(self.curriculum.run_id, self._step)
 
     def update(self, batch: DataProto) -> None:
         """Report the step's per-prompt signal to the service.
@@ -164,6 +175,7 @@ class ZPDCurriculumSampler(AbstractCurriculumSampler):
             else:  # prompts filtered or added (e.g. dynamic sampling): arms only
                 report = self.curriculum.client.report(self.curriculum.run_id, results)
         self.reports.append(report)
+        self._step = report.step
 
     @staticmethod
     def _rollout_signal(batch: DataProto) -> np.ndarray:
