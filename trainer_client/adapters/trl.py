@@ -26,12 +26,21 @@ The service turns the rewards into GRPO advantages itself; give the run's strate
 for ``scale_rewards="none"``. Accelerate's data loader fetches one batch ahead, so the draw
 for step t+1 is made while step t trains: SEC's values lag one step behind, as in any
 prefetching loader.
+
+Resume: every checkpoint folder gets ``zpd_state.json`` (the run, its step and sample counter,
+the sample-id prefix and the draws trained on). ``train(resume_from_checkpoint=...)`` rewinds
+the run to that step, keeping the batch drawn ahead, and the sampler hands out placeholder
+rows for the batches Trainer skips, so no draw is made twice and the next one is the
+uninterrupted run's (docs/resume.md). Checkpoints must fall on generation boundaries
+(``save_steps`` a multiple of ``steps_per_generation * num_iterations``); one process.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -48,6 +57,9 @@ logger = logging.getLogger("trainer_client.trl")
 
 ROW_COLUMN = "zpd_row"
 """Column added to the training dataset: each row's position, to find its arm and index."""
+
+ZPD_STATE = "zpd_state.json"
+"""The adapter's state in each Trainer checkpoint folder."""
 
 
 class ZPDRepeatSampler(Sampler[int]):
@@ -81,16 +93,30 @@ class ZPDRepeatSampler(Sampler[int]):
         self.num_batches = max(1, num_batches)
         self.id_prefix = id_prefix
         self.draws = 0
-        self.pending: dict[tuple[int, ...], Batch] = {}
+        self.trained = 0  # draws whose batch was reported (taken), counted from the first
+        self.pending: dict[tuple[int, ...], tuple[int, Batch]] = {}
+        self._resume_at: int | None = None
+
+    def resume_at(self, trained: int) -> None:
+        """Continue after ``trained`` draws: the next ``__iter__`` yields placeholder rows for
+        the draws of its epoch already trained on (Trainer skips them) without drawing."""
+        self._resume_at = self.trained = trained
 
     def __iter__(self) -> Iterator[int]:
-        for _ in range(self.num_batches):
+        first = 0
+        if self._resume_at is not None:
+            trained, self._resume_at = self._resume_at, None
+            first, self.draws = trained % self.num_batches, trained
+            # placeholders for this epoch's draws trained before the checkpoint: Trainer
+            # skips them, and drawing them again would ask the service for nothing
+            yield from [0] * (first * self._rows_per_draw())
+        for _ in range(first, self.num_batches):
             batch = self.curriculum.next_batch(
                 self.prompts_per_batch, sample_id=f"{self.id_prefix}-{self.draws}"
             )
             self.draws += 1
             rows = [self.arms.row(item.arm, item.index) for item in batch]
-            self.pending[tuple(rows)] = batch
+            self.pending[tuple(rows)] = (self.draws, batch)
             for _ in range(self.repeat_count):
                 for row in rows:
                     yield from [row] * self.num_generations
@@ -98,9 +124,16 @@ class ZPDRepeatSampler(Sampler[int]):
     def __len__(self) -> int:
         return self.num_batches * self.prompts_per_batch * self.num_generations * self.repeat_count
 
+    def _rows_per_draw(self) -> int:
+        return self.prompts_per_batch * self.num_generations * self.repeat_count
+
     def take_batch(self, rows: tuple[int, ...]) -> Batch | None:
         """The drawn batch whose prompts are ``rows`` (forgotten once taken), if any."""
-        return self.pending.pop(rows, None)
+        taken = self.pending.pop(rows, None)
+        if taken is None:
+            return None
+        self.trained = max(self.trained, taken[0])
+        return taken[1]
 
 
 class ZPDGRPOTrainer(GRPOTrainer):
@@ -139,7 +172,53 @@ class ZPDGRPOTrainer(GRPOTrainer):
         self.on_report_error = on_report_error
         self.zpd_reports: list[Any] = []
         self._zpd_sampler: ZPDRepeatSampler | None = None
+        self._zpd_resume: dict[str, Any] | None = None
         super().__init__(*args, **kwargs)
+
+    def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs: Any) -> Any:
+        """``Trainer.train``; resuming from a checkpoint first rewinds the ZPD run to it."""
+        if resume_from_checkpoint:
+            folder = resume_from_checkpoint
+            if folder is True:
+                from transformers.trainer_utils import get_last_checkpoint
+
+                folder = get_last_checkpoint(self.args.output_dir)
+            path = os.path.join(str(folder), ZPD_STATE)
+            if folder and os.path.isfile(path):
+                with open(path) as handle:
+                    self._zpd_resume = json.load(handle)
+                self._zpd_rewind(self._zpd_resume)
+        return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+
+    def _zpd_rewind(self, state: dict[str, Any]) -> None:
+        if state["run_id"] != self.curriculum.run_id:
+            raise CurriculumError(
+                f"checkpoint is of run {state['run_id']!r}, not {self.curriculum.run_id!r}; "
+                "open the same run (run_name or run_id) to resume it"
+            )
+        if self.accelerator.is_main_process:
+            self.curriculum.client.rewind(
+                self.curriculum.run_id, state["step"], samples=state["samples"]
+            )
+
+    def _save_checkpoint(self, model: Any, trial: Any) -> None:
+        super()._save_checkpoint(model, trial)
+        sampler = self._zpd_sampler
+        if sampler is None or not self.accelerator.is_main_process:
+            return
+        folder = os.path.join(
+            self._get_output_dir(trial=trial), f"checkpoint-{self.state.global_step}"
+        )
+        run = self.curriculum.client.get_run(self.curriculum.run_id)
+        state = {
+            "run_id": run.run_id,
+            "step": run.step,  # every generation trained on so far is reported
+            "samples": run.samples,  # the batch drawn ahead included: it is kept
+            "id_prefix": sampler.id_prefix,
+            "trained": sampler.trained,
+        }
+        with open(os.path.join(folder, ZPD_STATE), "w") as handle:
+            json.dump(state, handle)
 
     def _get_train_sampler(self, dataset: Any = None) -> Sampler[int]:
         dataset = self.train_dataset if dataset is None else dataset
@@ -155,6 +234,10 @@ class ZPDGRPOTrainer(GRPOTrainer):
             num_batches=len(dataset) // prompts,
             id_prefix=self._shared_id_prefix(),
         )
+        if self._zpd_resume is not None:  # the same ids: the batch drawn ahead answers again
+            self._zpd_sampler.id_prefix = self._zpd_resume["id_prefix"]
+            self._zpd_sampler.resume_at(int(self._zpd_resume["trained"]))
+            self._zpd_resume = None
         return self._zpd_sampler
 
     def _shared_id_prefix(self) -> str:
