@@ -175,7 +175,9 @@ class ZPDGRPOTrainer(GRPOTrainer):
         self._zpd_resume: dict[str, Any] | None = None
         super().__init__(*args, **kwargs)
 
-    def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs: Any) -> Any:
+    def train(  # type: ignore[override]  # Trainer's trial and eval keys pass through
+        self, resume_from_checkpoint: str | bool | None = None, **kwargs: Any
+    ) -> Any:
         """``Trainer.train``; resuming from a checkpoint first rewinds the ZPD run to it."""
         if resume_from_checkpoint:
             folder = resume_from_checkpoint
