@@ -543,5 +543,7 @@ def limit_openapi(schema: dict[str, Any], settings: Settings) -> dict[str, Any]:
     limit("ReportRequest", "results", "maxItems", settings.max_results)
     limit("ProblemResult", "rewards", "maxItems", settings.max_rollouts)
     limit("ProblemResult", "advantages", "maxItems", settings.max_rollouts)
+    for field in ("group_size", "min_rollouts", "max_rollouts"):
+        limit("SampleRequest", field, "maximum", settings.max_rollouts)
     limit("CreateRunRequest", "arms", "maxItems", settings.max_arms)
     return schema

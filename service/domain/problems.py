@@ -95,8 +95,10 @@ def pick_problems(
     options: ProblemOptions,
     demonstrations: bool,
     priors: Mapping[int, tuple[float, float]] | None = None,
+    evidence: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Problem index per slot, and how far each arm's stream advanced.
+    """Problem index per slot, and how far each arm's stream advanced (``evidence``, if
+    given, shape (slots, 2), receives each chosen problem's discounted solved/failed).
 
     For each sized arm with k slots, the next ``candidates * k`` problems of its shuffled
     stream are the candidates; the chosen k fill its slots (in slot order), the rest come
@@ -125,6 +127,8 @@ def pick_problems(
             prior = (priors or {}).get(int(arm), (1.0, 1.0))
             chosen = choose_frontier(solved, failed, k, rng, options, prior)
         indices[slot_arms == arm] = candidates[chosen]
+        if evidence is not None:
+            evidence[slot_arms == arm] = np.stack([solved[chosen], failed[chosen]], axis=1)
         consumed[arm] = len(positions)
     return indices, consumed
 

@@ -11,6 +11,7 @@ batch (see :mod:`service.domain.runs` for the idempotency rules).
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import numpy as np
 from sqlalchemy import select
@@ -28,7 +29,7 @@ from service.domain.leases import expire_leases
 from service.domain.locking import locked_run
 from service.domain.trackers import ProblemTracker, tracker_for
 from service.errors import Conflict, InvalidRequest
-from service.schemas import Evidence, SampleOut, SampleRequest
+from service.schemas import SampleOut, SampleRequest
 from service.settings import Settings
 
 
@@ -152,7 +153,6 @@ def with_predictions(
     Raises:
         InvalidRequest: a ``rollout_budget`` on a run without per-problem tracking.
     """
-    answer = sample_out(run, row)
     arms = np.asarray(row.arm_positions, dtype=np.int64)
     indices = np.asarray(row.indices, dtype=np.int64)
     predicted = tracker.predict(session, arms, indices)
@@ -162,26 +162,40 @@ def with_predictions(
                 "rollout_budget needs per-problem tracking: create the run with "
                 '"problems": {"selection": "frontier"}'
             )
-        return answer
+        return sample_out(run, row)
     alpha, beta, solved, failed = predicted
+    budgeted = request.rollout_budget is not None
     if request.rollout_budget is not None:
         n = allocate_rollouts(
             alpha, beta, request.rollout_budget, request.min_rollouts, request.max_rollouts
         )
     else:
         n = np.full(len(alpha), request.group_size, dtype=np.int64)
-    agree = all_agree_probability(alpha, beta, n)
-    budgeted = request.rollout_budget is not None
-    for i, item in enumerate(answer.items):
-        if indices[i] < 0:
-            continue
-        item.predicted_pass_rate = float(alpha[i] / (alpha[i] + beta[i]))
-        item.p_all_agree = float(agree[i])
-        item.n_rollouts = int(n[i]) if budgeted else None
-        item.evidence = Evidence(
-            alpha=float(alpha[i]),
-            beta=float(beta[i]),
-            successes=float(solved[i]),
-            attempts=float(solved[i] + failed[i]),
+    agree = all_agree_probability(alpha, beta, n).tolist()
+    mean = (alpha / (alpha + beta)).tolist()
+    names = [arm.name for arm in run.arms]
+    items: list[dict[str, Any]] = []
+    # plain lists and one validation: 256 model constructions would cost more than the math
+    for i, (a, b, s, f, k) in enumerate(
+        zip(
+            alpha.tolist(), beta.tolist(), solved.tolist(), failed.tolist(), n.tolist(), strict=True
         )
-    return answer
+    ):
+        item: dict[str, Any] = {"arm": names[arms[i]], "index": None}
+        if indices[i] >= 0:
+            item["index"] = int(indices[i])
+            item["predicted_pass_rate"] = mean[i]
+            item["p_all_agree"] = agree[i]
+            item["evidence"] = {"alpha": a, "beta": b, "successes": s, "attempts": s + f}
+            if budgeted:
+                item["n_rollouts"] = k
+        items.append(item)
+    return SampleOut.model_validate(
+        {
+            "sample_id": row.sample_id,
+            "run_id": run.id,
+            "step": row.step,
+            "probabilities": dict(zip(names, row.probabilities, strict=True)),
+            "items": items,
+        }
+    )

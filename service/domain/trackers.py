@@ -116,6 +116,7 @@ class PerProblem:
         self.run = run
         self.options = options
         self._priors: dict[int, tuple[float, float]] = {}
+        self._picked: tuple[np.ndarray, np.ndarray] | None = None
 
     def prior(self, session: Session, arm: int) -> tuple[float, float]:
         """The arm's prior, fitted once per call (before the cursors move)."""
@@ -136,9 +137,12 @@ class PerProblem:
         if not (demonstrations or self.options.selection == "frontier"):
             return batch.indices, batch.counts
         priors = {int(a): self.prior(session, int(a)) for a in np.unique(batch.arms)}
-        return problems.pick_problems(
-            session, self.run, batch.arms, rng, self.options, demonstrations, priors
+        evidence = np.zeros((len(batch.arms), 2))
+        indices, consumed = problems.pick_problems(
+            session, self.run, batch.arms, rng, self.options, demonstrations, priors, evidence
         )
+        self._picked = (indices, evidence)  # predict() answers these without a second read
+        return indices, consumed
 
     def record(
         self, session: Session, positions: Mapping[str, int], results: Sequence[dict[str, Any]]
@@ -148,7 +152,12 @@ class PerProblem:
     def predict(
         self, session: Session, slot_arms: np.ndarray, indices: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        solved, failed = problems.evidence_of(session, self.run, slot_arms, indices, self.options)
+        if self._picked is not None and np.array_equal(self._picked[0], indices):
+            solved, failed = self._picked[1][:, 0], self._picked[1][:, 1]
+        else:
+            solved, failed = problems.evidence_of(
+                session, self.run, slot_arms, indices, self.options
+            )
         prior_a = np.array([self.prior(session, int(a))[0] for a in slot_arms])
         prior_b = np.array([self.prior(session, int(a))[1] for a in slot_arms])
         return prior_a + solved, prior_b + failed, solved, failed

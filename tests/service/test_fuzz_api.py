@@ -46,6 +46,8 @@ STATED_RULES = [
     (r"size \d+ differs from the \d+ embeddings", "must equal the number of vectors"),
     (r"clusters must be within", "at most the number of vectors"),
     (r"makes \d+ arms; a run may have at most", "count against ZPD_MAX_ARMS"),
+    (r"min_rollouts must not exceed max_rollouts", "(>= min_rollouts)"),
+    (r"cannot give \d+ items", "min_rollouts * batch_size <= rollout_budget"),
 ]
 
 
