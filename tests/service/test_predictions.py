@@ -141,3 +141,21 @@ def test_reports_take_groups_of_different_sizes(client: TestClient) -> None:
     assert items[0]["evidence"] == {"alpha": 2.0, "beta": 2.0, "successes": 1.0, "attempts": 2.0}
     assert items[1]["evidence"] == {"alpha": 5.0, "beta": 2.0, "successes": 4.0, "attempts": 5.0}
     assert items[2]["evidence"] == {"alpha": 2.0, "beta": 11.0, "successes": 1.0, "attempts": 11.0}
+
+
+def test_batches_and_predictions_replay_from_the_seed(client: TestClient) -> None:
+    options = {"selection": "frontier", "prior": "pooled", "reprobe": 0.3, "discount": 0.9}
+    answers = []
+    for _ in range(2):
+        rid = create(client, options, size=30)
+        seen = []
+        for step in range(4):
+            items = sample(client, rid, batch_size=12, rollout_budget=60, max_rollouts=8)
+            report(
+                client,
+                rid,
+                {i["index"]: [1.0] * (i["index"] % 4) + [0.0] * step + [0.0] for i in items},
+            )
+            seen.append(items)
+        answers.append(seen)
+    assert answers[0] == answers[1]
