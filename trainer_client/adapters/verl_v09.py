@@ -33,6 +33,9 @@ trained batch to the dataset's ``on_batch_end(batch)``. :class:`ZPDDataset` uses
   from your own hook with the trained ``DataProto``.
 - The validation dataset is built from the same class; a dataset not built from
   ``data.train_files`` is a plain ``RLHFDataset`` and never talks to the service.
+- Resume: the dataset's state (``state_dict``, which verl's ``StatefulDataLoader`` saves in
+  its checkpoint) is the run and its step after the last report; loading it rewinds the run
+  to that step, so reports made after the checkpoint are set aside (docs/resume.md).
 """
 
 from __future__ import annotations
@@ -85,6 +88,7 @@ class ZPDDataset(RLHFDataset):
         self.reports: list[Report] = []
         self._slots: deque[tuple[Batch, int]] = deque()
         self._open: dict[str, Batch] = {}
+        self._step: int | None = None  # the run's step after this dataset's last report
         if not self.drawing:
             return
         if int(config.get("dataloader_num_workers", 0) or 0) != 0:
@@ -122,6 +126,32 @@ class ZPDDataset(RLHFDataset):
         row["zpd_slot"] = slot
         return row
 
+    def state_dict(self) -> dict[str, Any]:
+        """Checkpoint state (torchdata's ``Stateful``): the run and its step after the last
+        report (empty for a dataset that does not draw)."""
+        if not self.drawing:
+            return {}
+        return {"run_id": self.curriculum.run_id, "step": self._step}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Rewind the run to the checkpoint's step; draws are lazy (one data-loader batch
+        after the previous report), so the default cut of the rewind is exact.
+
+        Raises:
+            InvalidRequestError: the checkpoint is of another run.
+        """
+        if not self.drawing or state.get("step") is None:
+            return
+        if state.get("run_id") != self.curriculum.run_id:
+            raise InvalidRequestError(
+                f"checkpoint is of run {state.get('run_id')!r}, not {self.curriculum.run_id!r}; "
+                "set data.zpd.run_id to continue that run"
+            )
+        self._slots.clear()
+        self._open.clear()
+        self._step = int(state["step"])
+        self.curriculum.client.rewind(self.curriculum.run_id, self._step)
+
     def on_batch_end(self, batch: DataProto) -> None:
         """Report the trained batch: one report per service sample it holds.
 
@@ -147,6 +177,7 @@ class ZPDDataset(RLHFDataset):
                 )
             advantages = [by_slot.get(slot) for slot in range(len(drawn))]
             self.reports.append(self.curriculum.report(drawn, advantages=advantages))
+            self._step = self.reports[-1].step
 
 
 def _rollout_signal(batch: DataProto) -> Any:
