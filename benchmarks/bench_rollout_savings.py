@@ -84,6 +84,7 @@ METHODS = [
     Method("uniform+budget", budget=True),
     Method("sec+budget", arms="sec", budget=True),
     Method("frontier+budget", pick="frontier", budget=True),
+    Method("sec+frontier+budget", arms="sec", pick="frontier", budget=True),
 ]
 
 
