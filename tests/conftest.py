@@ -190,3 +190,21 @@ def live_server(database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
         yield server
     finally:
         server.stop()
+
+
+def run_doc_script(
+    script: str, database_url: str, workdir: Path
+) -> subprocess.CompletedProcess[str]:
+    """Run a docs page's bash example (`-euo pipefail`) against a fresh real `zpd serve`,
+    with `$ZPD` set to its URL, the way a reader would paste it; the server stops after."""
+    server = LiveServer(database_url, workdir=workdir).start()
+    try:
+        return subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            env={**os.environ, "ZPD": server.url},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        server.stop()

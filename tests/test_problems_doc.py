@@ -4,14 +4,12 @@ real server."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import LiveServer
+from tests.conftest import run_doc_script
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "problems.md"
 
@@ -24,17 +22,7 @@ def budget_script() -> str:
 
 
 def test_budget_curl_example_runs_as_written(sqlite_url: str, tmp_path: Path) -> None:
-    server = LiveServer(sqlite_url, workdir=tmp_path).start()
-    try:
-        result = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", budget_script()],
-            env={**os.environ, "ZPD": server.url},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    finally:
-        server.stop()
+    result = run_doc_script(budget_script(), sqlite_url, tmp_path)
     assert result.returncode == 0, result.stderr
     items = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(items) == 8

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import ast
-import os
 import re
-import subprocess
 from pathlib import Path
 
-from tests.conftest import LiveServer
+from tests.conftest import run_doc_script
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -28,17 +26,7 @@ def test_readme_starts_with_the_two_commands() -> None:
 
 
 def test_curl_tour_runs_as_written(sqlite_url: str, tmp_path: Path) -> None:
-    server = LiveServer(sqlite_url, workdir=tmp_path).start()
-    try:
-        result = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", tour_script()],
-            env={**os.environ, "ZPD": server.url},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    finally:
-        server.stop()
+    result = run_doc_script(tour_script(), sqlite_url, tmp_path)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("run: ")

@@ -4,29 +4,17 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import re
-import subprocess
 from pathlib import Path
 
-from tests.conftest import LiveServer
+from tests.conftest import run_doc_script
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "resume.md"
 
 
 def test_resume_curl_example_runs_as_written(sqlite_url: str, tmp_path: Path) -> None:
     (script,) = re.findall(r"```bash\n(.*?)```", DOC.read_text(), flags=re.S)
-    server = LiveServer(sqlite_url, workdir=tmp_path).start()
-    try:
-        result = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script],
-            env={**os.environ, "ZPD": server.url},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    finally:
-        server.stop()
+    result = run_doc_script(script, sqlite_url, tmp_path)
     assert result.returncode == 0, result.stderr
     rewound, set_aside = result.stdout.splitlines()
     answer = json.loads(rewound)
