@@ -251,7 +251,15 @@ def sample_call(
     sample_id: str | None,
     lease_seconds: int | None = None,
     purpose: str = "train",
+    *,
+    group_size: int | None = None,
+    rollout_budget: int | None = None,
+    min_rollouts: int | None = None,
+    max_rollouts: int | None = None,
 ) -> Call[Sample]:
+    """The ``/sample`` request; each option left at ``None`` is not sent, so the service's
+    default applies. The service checks the rollout options (a 4xx is
+    :class:`InvalidRequestError`)."""
     if batch_size < 1:
         raise InvalidRequestError(f"batch_size must be >= 1, got {batch_size}")
     body: dict[str, Any] = {"batch_size": batch_size, "sample_id": sample_id or new_id("s")}
@@ -259,6 +267,13 @@ def sample_call(
         body["lease_seconds"] = lease_seconds
     if purpose != "train":
         body["purpose"] = purpose
+    options = {
+        "group_size": group_size,
+        "rollout_budget": rollout_budget,
+        "min_rollouts": min_rollouts,
+        "max_rollouts": max_rollouts,
+    }
+    body.update({name: value for name, value in options.items() if value is not None})
     return Call("POST", _run_path(run_id, "/sample"), Sample, json=body)
 
 

@@ -99,12 +99,28 @@ class AsyncCurriculumClient:
         sample_id: str | None = None,
         lease_seconds: int | None = None,
         purpose: str = "train",
+        *,
+        group_size: int | None = None,
+        rollout_budget: int | None = None,
+        min_rollouts: int | None = None,
+        max_rollouts: int | None = None,
     ) -> Sample:
         """Draw ``batch_size`` problems (idempotent through ``sample_id``; see the sync client
-        for ``lease_seconds``)."""
-        return await self._execute(
-            _core.sample_call(run_id, batch_size, sample_id, lease_seconds, purpose)
+        for ``lease_seconds``, ``purpose`` and the rollout options ``group_size``,
+        ``rollout_budget``, ``min_rollouts`` and ``max_rollouts``, None = not sent).
+        Raises :class:`InvalidRequestError` for rollout options the service refuses."""
+        call = _core.sample_call(
+            run_id,
+            batch_size,
+            sample_id,
+            lease_seconds,
+            purpose,
+            group_size=group_size,
+            rollout_budget=rollout_budget,
+            min_rollouts=min_rollouts,
+            max_rollouts=max_rollouts,
         )
+        return await self._execute(call)
 
     async def report(
         self,

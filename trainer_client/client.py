@@ -126,14 +126,40 @@ class CurriculumClient:
         sample_id: str | None = None,
         lease_seconds: int | None = None,
         purpose: str = "train",
+        *,
+        group_size: int | None = None,
+        rollout_budget: int | None = None,
+        min_rollouts: int | None = None,
+        max_rollouts: int | None = None,
     ) -> Sample:
         """Draw ``batch_size`` problems. ``sample_id`` (generated when omitted) makes the call
         idempotent: the same id answers the stored sample again, so it is retried safely.
         ``lease_seconds``: report (with this sample_id) within this time, or the service
         counts the sample as expired (default: the service's ZPD_SAMPLE_LEASE_SECONDS).
         ``purpose="demonstrations"``: problems the model currently fails, to ask a teacher
-        for (runs with per-problem tracking)."""
-        call = _core.sample_call(run_id, batch_size, sample_id, lease_seconds, purpose)
+        for (runs with per-problem tracking).
+
+        Runs with per-problem tracking: ``group_size`` is the rollouts made per problem, for
+        which each item's ``p_all_agree`` is computed (service default 8). ``rollout_budget``
+        gives each item its ``n_rollouts``, in ``[min_rollouts, max_rollouts]`` (service
+        defaults 2 and 16) and summing to at most the budget, spent where groups are least
+        likely to all agree (docs/problems.md, "Rollout budgets"). Options left at ``None``
+        are not sent.
+
+        Raises :class:`InvalidRequestError` for options the service refuses: a budget on a
+        run without per-problem tracking, ``min_rollouts > max_rollouts``, or a budget below
+        ``min_rollouts * batch_size``."""
+        call = _core.sample_call(
+            run_id,
+            batch_size,
+            sample_id,
+            lease_seconds,
+            purpose,
+            group_size=group_size,
+            rollout_budget=rollout_budget,
+            min_rollouts=min_rollouts,
+            max_rollouts=max_rollouts,
+        )
         return self._execute(call)
 
     def report(
