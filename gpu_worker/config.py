@@ -39,6 +39,7 @@ RolloutBackendName = Literal["vllm", "transformers"]
 ROLLOUT_BACKENDS: tuple[str, ...] = get_args(RolloutBackendName)
 STD_MODES: tuple[str, ...] = get_args(StdMode)
 DEVICES = ("auto", "cpu", "cuda")
+PROBLEM_SELECTIONS = ("none", "uniform", "frontier")
 
 
 def parse_digits(text: str) -> list[int]:
@@ -112,6 +113,21 @@ class TrainConfig:
     max_generation_rounds: int = option(
         4, "with --dynamic-sampling: the most generation rounds per step"
     )
+    problems_selection: str = option(
+        "none",
+        "per-problem tracking of the run: 'none' (the strategy draws arms, problems uniformly "
+        "within them), 'uniform' or 'frontier' (the service picks problems by their predicted "
+        "pass rate); needed by --rollout-budget",
+        choices=PROBLEM_SELECTIONS,
+    )
+    rollout_budget: int = option(
+        0,
+        "rollouts per step the service spreads over the step's problems, each getting "
+        "[--min-rollouts, --max-rollouts], more where the group is least likely to all agree "
+        "(0 = off: --rollouts-per-prompt each; needs --problems-selection uniform|frontier)",
+    )
+    min_rollouts: int = option(2, "with --rollout-budget: the fewest rollouts of a problem")
+    max_rollouts: int = option(16, "with --rollout-budget: the most rollouts of a problem")
     max_new_tokens: int = option(8, "longest completion")
     temperature: float = option(1.0, "sampling temperature of the rollouts")
     lr: float = option(1e-4, "AdamW learning rate of the RL updates")
@@ -245,9 +261,57 @@ class TrainConfig:
             )
         if self.eval_problems and self.eval_samples < 1:
             problems.append("eval_samples must be >= 1")
+        problems.extend(self._rollout_budget_problems())
         if problems:
             raise ValueError("invalid TrainConfig: " + "; ".join(problems))
         self.level_digits()  # validates the digits list
+
+    def _rollout_budget_problems(self) -> list[str]:
+        if self.problems_selection not in PROBLEM_SELECTIONS:
+            return [f"problems_selection must be one of {', '.join(PROBLEM_SELECTIONS)}"]
+        if self.rollout_budget < 0:
+            return ["rollout_budget must be >= 0 (0: off)"]
+        if self.rollout_budget == 0:
+            return []
+        problems = []
+        if self.problems_selection == "none":
+            problems.append(
+                "rollout_budget needs a run with per-problem tracking: pass "
+                "--problems-selection uniform or frontier"
+            )
+        if self.dynamic_sampling:
+            problems.append(
+                "rollout_budget and dynamic_sampling are two ways to spend rollouts: pick one"
+            )
+        if self.min_rollouts < 2:
+            problems.append("min_rollouts must be >= 2: GRPO compares rollouts of one prompt")
+        if self.min_rollouts > self.max_rollouts:
+            problems.append(
+                f"min_rollouts ({self.min_rollouts}) must not exceed max_rollouts "
+                f"({self.max_rollouts})"
+            )
+        if self.rollout_budget < self.min_rollouts * self.prompts_per_step:
+            problems.append(
+                f"rollout_budget must be >= min_rollouts * prompts_per_step = "
+                f"{self.min_rollouts * self.prompts_per_step}, got {self.rollout_budget}"
+            )
+        return problems
+
+    def problems_spec(self) -> dict[str, Any] | None:
+        """The run's `problems` object for the service, or None without per-problem tracking."""
+        if self.problems_selection == "none":
+            return None
+        return {"selection": self.problems_selection}
+
+    def sample_options(self) -> dict[str, Any]:
+        """The rollout-budget keywords of `client.sample` (none when the budget is off)."""
+        if self.rollout_budget == 0:
+            return {}
+        return {
+            "rollout_budget": self.rollout_budget,
+            "min_rollouts": self.min_rollouts,
+            "max_rollouts": self.max_rollouts,
+        }
 
     def level_digits(self) -> list[int]:
         """The `digits` field as a list of ints."""

@@ -123,7 +123,9 @@ def train_step(worker: Worker, run_id: str, step: int) -> dict[str, Any]:
     cfg = worker.config
     t0 = time.perf_counter()
     rounds = cfg.max_generation_rounds if cfg.dynamic_sampling else 1
-    sample = worker.client.sample(run_id, batch_size=cfg.prompts_per_step * rounds)
+    sample = worker.client.sample(
+        run_id, batch_size=cfg.prompts_per_step * rounds, **cfg.sample_options()
+    )
     problems = [worker.suite.problem_of(item.arm, item.index) for item in sample.items]
     prompt_ids = [encode_prompt(worker.tokenizer, p.prompt, cfg.chat_template) for p in problems]
     # the service's n_rollouts when the sample asked for a rollout budget
@@ -204,7 +206,8 @@ def log_step(record: dict[str, Any], log: Any) -> None:
 
 
 def create_curriculum_run(worker: Worker) -> Run:
-    """Create the config's run (its strategy spec, the suite's arms) on the service.
+    """Create the config's run (its strategy spec, the suite's arms, per-problem tracking
+    with --problems-selection) on the service.
 
     Called before the warmup, so that a strategy the service refuses fails in seconds.
 
@@ -215,7 +218,11 @@ def create_curriculum_run(worker: Worker) -> Run:
     spec = cfg.strategy_spec()
     try:
         return worker.client.create_run(
-            cfg.run_name, arms=worker.suite.arms(), strategy=spec, seed=cfg.seed
+            cfg.run_name,
+            arms=worker.suite.arms(),
+            strategy=spec,
+            seed=cfg.seed,
+            problems=cfg.problems_spec(),
         )
     except InvalidRequestError as exc:
         raise ValueError(
