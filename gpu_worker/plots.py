@@ -27,7 +27,8 @@ def plot_curves(runs: Runs, path: Path, target: float | None = None) -> None:
     import matplotlib.pyplot as plt
 
     first = next(iter(next(iter(runs.values())).values()))
-    levels = [k for k in first["curve"][0] if k != "step"]
+    # a curve point also holds the costs spent by then (floats); its levels are the dicts
+    levels = [k for k, v in first["curve"][0].items() if isinstance(v, dict)]
     hardest = [lv for lv in levels if not first["curve"][0][lv]["ood"]][-1]
     fig, axes = plt.subplots(1, len(levels), figsize=(4 * len(levels), 3.4), squeeze=False)
     for ax, level in zip(axes[0], levels, strict=True):
