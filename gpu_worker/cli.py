@@ -84,7 +84,7 @@ def register_demo(subparsers: argparse._SubParsersAction) -> None:
     """Entry point: adds `zpd demo-worker` (service + tiny model, SEC and random, CPU)."""
     parser = subparsers.add_parser(
         "demo-worker",
-        help="SEC against random sampling on the tiny model, CPU, local service (~8 min)",
+        help="SEC against random sampling on the tiny model, CPU, local service (~6 min)",
     )
     add_dataclass_arguments(parser, DemoConfig)
     parser.set_defaults(func=run_demo)

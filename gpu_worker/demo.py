@@ -8,7 +8,7 @@ the tiny model up once with SFT, then trains it twice from that same checkpoint 
 rollout budget: once with SEC choosing the level of every problem, once with random
 sampling. It prints both runs' dashboard URLs, a progress bar per run, and ends with held-out
 pass@1 per level side by side and the rollouts each strategy needed to lift the mean
-in-distribution pass@1 by 0.06. About eight minutes on two CPU cores.
+in-distribution pass@1 by 0.06. About six minutes on two CPU cores.
 """
 
 from __future__ import annotations
