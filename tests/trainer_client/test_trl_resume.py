@@ -24,6 +24,7 @@ from datasets import Dataset  # noqa: E402
 from transformers import TrainerCallback  # noqa: E402
 from trl import GRPOConfig  # noqa: E402
 
+from tests.trainer_client.run_state import comparable_run  # noqa: E402
 from tests.trainer_client.tiny_lm import tiny_model, tiny_tokenizer  # noqa: E402
 from trainer_client.adapters.arms import ZPDSettings  # noqa: E402
 from trainer_client.adapters.trl import ROW_COLUMN, ZPD_STATE, ZPDGRPOTrainer  # noqa: E402
@@ -77,15 +78,6 @@ def _trainer(
     )  # fmt: skip
 
 
-def _comparable(client: CurriculumClient, run_id: str) -> dict[str, Any]:
-    run = client.get_run(run_id).model_dump(exclude={"run_id", "name", "created_at", "updated_at"})
-    run["history"] = [
-        point.model_dump(exclude={"report_id", "created_at"})
-        for point in client.history(run_id).points
-    ]
-    return run
-
-
 def test_trl_resume_matches_an_uninterrupted_run(zpd_url: str, tmp_path: Path) -> None:
     tag = f"{os.getpid()}-{uuid.uuid4().hex[:6]}"
     client = CurriculumClient(zpd_url)
@@ -109,7 +101,7 @@ def test_trl_resume_matches_an_uninterrupted_run(zpd_url: str, tmp_path: Path) -
     resumed.train(resume_from_checkpoint=str(checkpoint))
 
     assert seen[:CHECKPOINT] + seen[CRASH:] == expected
-    assert _comparable(client, run_id) == _comparable(client, straight.curriculum.run_id)
+    assert comparable_run(client, run_id) == comparable_run(client, straight.curriculum.run_id)
     (rewind,) = httpx.get(f"{zpd_url}/v1/runs/{run_id}/rewinds").json()["rewinds"]
     # report 5 set aside; sample 5 (step 5's, drawn ahead at the checkpoint) kept, 6 not
     assert (rewind["from_step"], rewind["to_step"], rewind["to_samples"]) == (5, 4, 5)

@@ -4,7 +4,6 @@ curriculum-sampler hook; the test skips where verl is not installed."""
 
 from __future__ import annotations
 
-import math
 import os
 import uuid
 from pathlib import Path
@@ -19,33 +18,21 @@ require("verl.experimental.dataset.sampler")
 torch.set_num_threads(1)
 
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 from torchdata.stateful_dataloader import StatefulDataLoader  # noqa: E402
-from verl import DataProto  # noqa: E402
 from verl.experimental.dataset.sampler import AbstractCurriculumSampler  # noqa: E402
 from verl.trainer.main_ppo import create_rl_sampler  # noqa: E402
-from verl.trainer.ppo.core_algos import compute_grpo_outcome_advantage  # noqa: E402
 from verl.utils.dataset.rl_dataset import RLHFDataset, collate_fn  # noqa: E402
 
-from tests.trainer_client.tiny_lm import tiny_tokenizer  # noqa: E402
+from tests.trainer_client.verl_toy import (  # noqa: E402
+    BATCH,
+    SIGNAL,
+    chat_tokenizer,
+    trained_batch,
+    write_rows,
+)
 from trainer_client import CurriculumClient  # noqa: E402
 from trainer_client.adapters.verl import ZPDCurriculumSampler  # noqa: E402
-
-N, T, BATCH = 4, 5, 4
-REWARDS = {  # per (task, difficulty): the 4 rollouts' rewards
-    ("a", 1): [1.0, 0.0, 0.0, 0.0],
-    ("a", 2): [0.0, 0.0, 0.0, 0.0],
-    ("b", 1): [1.0, 1.0, 0.0, 0.0],
-    ("b", 2): [1.0, 1.0, 1.0, 1.0],
-}
-# mean |A| by hand (unbiased std, eps 1e-6): [1,0,0,0] -> 0.375 / 0.5; [1,1,0,0] -> 0.5 / sqrt(1/3)
-SIGNAL = {
-    "task=a,difficulty=1": 0.375 / (0.5 + 1e-6),
-    "task=a,difficulty=2": 0.0,
-    "task=b,difficulty=1": 0.5 / (math.sqrt(1 / 3) + 1e-6),
-    "task=b,difficulty=2": 0.0,
-}
 
 
 def _data_config(parquet: Path, zpd_url: str) -> Any:
@@ -67,51 +54,15 @@ def _data_config(parquet: Path, zpd_url: str) -> Any:
     )  # fmt: skip
 
 
-def _write_rows(parquet: Path) -> None:
-    rows = []
-    for i in range(16):
-        task, difficulty = "ab"[i % 2], 1 + (i // 2) % 2
-        rows.append(
-            {
-                "data_source": "toy",
-                "prompt": [{"role": "user", "content": f"{task}{difficulty}:{i}?"}],
-                "reward_model": {"style": "rule", "ground_truth": "a"},
-                "extra_info": {"task": task, "difficulty": difficulty, "index": i},
-            }
-        )
-    pd.DataFrame(rows).to_parquet(parquet)
-
-
 def _rlhf_dataset(parquet: Path, config: Any) -> RLHFDataset:
-    tokenizer: Any = tiny_tokenizer()
-    tokenizer.chat_template = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
-    return RLHFDataset(data_files=[str(parquet)], tokenizer=tokenizer, config=config)
+    return RLHFDataset(data_files=[str(parquet)], tokenizer=chat_tokenizer(), config=config)
 
 
 def _dataset(tmp_path: Path, zpd_url: str) -> tuple[RLHFDataset, Any]:
     parquet = tmp_path / "train.parquet"
-    _write_rows(parquet)
+    write_rows(parquet)
     config = _data_config(parquet, zpd_url)
     return _rlhf_dataset(parquet, config), config
-
-
-def _trained_batch(batch_dict: dict[str, Any]) -> DataProto:
-    """What verl's trainer holds after a GRPO step: rollouts, response mask, advantages."""
-    batch = DataProto.from_single_dict(batch_dict)
-    batch.non_tensor_batch["uid"] = np.array(
-        [str(uuid.uuid4()) for _ in range(len(batch))], dtype=object
-    )
-    batch = batch.repeat(repeat_times=N, interleave=True)
-    mask = torch.zeros(len(batch), T)
-    scores = torch.zeros(len(batch), T)
-    for i, info in enumerate(batch.non_tensor_batch["extra_info"]):
-        length = 1 + i % T  # responses of different lengths
-        mask[i, :length] = 1.0
-        scores[i, length - 1] = REWARDS[(info["task"], int(info["difficulty"]))][i % N]
-    advantages, _ = compute_grpo_outcome_advantage(scores, mask, batch.non_tensor_batch["uid"])
-    batch.batch["response_mask"] = mask
-    batch.batch["advantages"] = advantages
-    return batch
 
 
 def test_verl_sampler_end_to_end(tmp_path: Path, zpd_url: str) -> None:
@@ -132,7 +83,7 @@ def test_verl_sampler_end_to_end(tmp_path: Path, zpd_url: str) -> None:
             break
         # Lazy draws: the service saw exactly one sample per batch handed out so far.
         assert client.get_run(run_id).samples == step + 1
-        batch = _trained_batch(batch_dict)
+        batch = trained_batch(batch_dict)
         sampler.update(batch)
         report = sampler.reports[-1]
         drawn = {
@@ -158,11 +109,11 @@ def test_update_after_reorder_and_filtering(tmp_path: Path, zpd_url: str) -> Non
     )
     client = CurriculumClient(zpd_url)
     # verl's balance_batch reorders rollouts: the sample is still reported, as one step.
-    batch = _trained_batch(next(loader))
+    batch = trained_batch(next(loader))
     batch.reorder(torch.tensor(np.random.default_rng(0).permutation(len(batch))))
     sampler.update(batch)
     # Dynamic sampling drops prompts: what is left is still reported by arm.
-    batch = _trained_batch(next(loader))
+    batch = trained_batch(next(loader))
     keep = batch.non_tensor_batch["uid"] != batch.non_tensor_batch["uid"][0]
     sampler.update(batch[np.nonzero(keep)[0]])
     history = client.history(sampler.curriculum.run_id)
@@ -177,7 +128,7 @@ def test_resume_from_a_dataloader_checkpoint(tmp_path: Path, zpd_url: str) -> No
     loader = StatefulDataLoader(dataset, batch_size=BATCH, sampler=sampler, collate_fn=collate_fn)
     it = iter(loader)
     for _ in range(2):
-        sampler.update(_trained_batch(next(it)))
+        sampler.update(trained_batch(next(it)))
     checkpoint = loader.state_dict()
     client = CurriculumClient(zpd_url)
     run_id = sampler.curriculum.run_id

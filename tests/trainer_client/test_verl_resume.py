@@ -21,21 +21,12 @@ from torchdata.stateful_dataloader import StatefulDataLoader  # noqa: E402
 from verl.trainer.main_ppo import create_rl_sampler  # noqa: E402
 from verl.utils.dataset.rl_dataset import collate_fn  # noqa: E402
 
-from tests.trainer_client.test_verl_adapter import (  # noqa: E402
-    BATCH,
-    _data_config,
-    _rlhf_dataset,
-    _trained_batch,
-    _write_rows,
-)
+from tests.trainer_client.run_state import comparable_run  # noqa: E402
+from tests.trainer_client.test_verl_adapter import _data_config, _rlhf_dataset  # noqa: E402
+from tests.trainer_client.verl_toy import BATCH, endless, trained_batch, write_rows  # noqa: E402
 from trainer_client import CurriculumClient  # noqa: E402
 
 STEPS, CHECKPOINT = 7, 3  # 4 batches per epoch: the resumed run crosses an epoch
-
-
-def _batches(loader: StatefulDataLoader) -> Iterator[dict[str, Any]]:
-    while True:  # epoch after epoch, as verl's trainer loops
-        yield from loader
 
 
 def _train(sampler: Any, batches: Iterator[dict[str, Any]], steps: int) -> list[list[int]]:
@@ -44,22 +35,13 @@ def _train(sampler: Any, batches: Iterator[dict[str, Any]], steps: int) -> list[
     for _ in range(steps):
         batch_dict = next(batches)
         drawn.append([int(info["index"]) for info in batch_dict["extra_info"]])
-        sampler.update(_trained_batch(batch_dict))
+        sampler.update(trained_batch(batch_dict))
     return drawn
-
-
-def _comparable(client: CurriculumClient, run_id: str) -> dict[str, Any]:
-    run = client.get_run(run_id).model_dump(exclude={"run_id", "name", "created_at", "updated_at"})
-    run["history"] = [
-        point.model_dump(exclude={"report_id", "created_at"})
-        for point in client.history(run_id).points
-    ]
-    return run
 
 
 def test_verl_sampler_resume_matches_an_uninterrupted_run(tmp_path: Path, zpd_url: str) -> None:
     parquet = tmp_path / "train.parquet"
-    _write_rows(parquet)
+    write_rows(parquet)
     tag = uuid.uuid4().hex[:6]
     configs = {}
     for name in ("straight", "resumed"):
@@ -73,11 +55,11 @@ def test_verl_sampler_resume_matches_an_uninterrupted_run(tmp_path: Path, zpd_ur
         )
 
     straight = create_rl_sampler(configs["straight"], dataset)
-    expected = _train(straight, _batches(loader_of(straight)), STEPS)
+    expected = _train(straight, endless(loader_of(straight)), STEPS)
 
     first = create_rl_sampler(configs["resumed"], dataset)
     loader = loader_of(first)
-    batches = _batches(loader)
+    batches = endless(loader)
     before = _train(first, batches, CHECKPOINT)
     checkpoint = copy.deepcopy(loader.state_dict())  # what verl saves in data.pt
     _train(first, batches, 2)  # reported after the checkpoint, then a crash ...
@@ -90,10 +72,10 @@ def test_verl_sampler_resume_matches_an_uninterrupted_run(tmp_path: Path, zpd_ur
     assert restarted.curriculum.run_id == run_id
     loader = loader_of(restarted)
     loader.load_state_dict(checkpoint)  # applied to the sampler when iteration starts
-    after = _train(restarted, _batches(loader), STEPS - CHECKPOINT)
+    after = _train(restarted, endless(loader), STEPS - CHECKPOINT)
 
     assert before + after == expected
-    assert _comparable(client, run_id) == _comparable(client, straight.curriculum.run_id)
+    assert comparable_run(client, run_id) == comparable_run(client, straight.curriculum.run_id)
     assert restarted.state_dict()["step"] == STEPS
     (rewind,) = httpx.get(f"{zpd_url}/v1/runs/{run_id}/rewinds").json()["rewinds"]
     assert (rewind["from_step"], rewind["to_step"], len(rewind["sample_ids"])) == (5, 3, 3)

@@ -8,7 +8,6 @@ this file with ``.venv-verl09/bin/python -m pytest``, the venv ``make`` builds w
 
 from __future__ import annotations
 
-import math
 import os
 import uuid
 from importlib.metadata import version
@@ -16,36 +15,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from omegaconf import OmegaConf
 from torchdata.stateful_dataloader import StatefulDataLoader
-from verl import DataProto
-from verl.trainer.ppo.core_algos import compute_grpo_outcome_advantage
 from verl.trainer.ppo.utils import create_rl_dataset, create_rl_sampler
 from verl.utils.dataset.rl_dataset import collate_fn
 
 from tests.trainer_client.tiny_lm import tiny_tokenizer
+from tests.trainer_client.verl_toy import BATCH, SIGNAL, chat_tokenizer, trained_batch, write_rows
 from trainer_client import CurriculumClient
 from trainer_client.adapters.verl import ZPDDataset
 
 torch.set_num_threads(1)
-
-N, T, BATCH = 4, 5, 4
-REWARDS = {  # per (task, difficulty): the 4 rollouts' rewards
-    ("a", 1): [1.0, 0.0, 0.0, 0.0],
-    ("a", 2): [0.0, 0.0, 0.0, 0.0],
-    ("b", 1): [1.0, 1.0, 0.0, 0.0],
-    ("b", 2): [1.0, 1.0, 1.0, 1.0],
-}
-# mean |A| by hand (unbiased std, eps 1e-6): [1,0,0,0] -> 0.375 / 0.5; [1,1,0,0] -> 0.5 / sqrt(1/3)
-SIGNAL = {
-    "task=a,difficulty=1": 0.375 / (0.5 + 1e-6),
-    "task=a,difficulty=2": 0.0,
-    "task=b,difficulty=1": 0.5 / (math.sqrt(1 / 3) + 1e-6),
-    "task=b,difficulty=2": 0.0,
-}
 
 
 def test_the_installed_verl_is_0_9() -> None:
@@ -69,51 +51,16 @@ def _config(train: Path, val: Path, zpd_url: str) -> Any:
     )  # fmt: skip
 
 
-def _write_rows(parquet: Path, n: int) -> None:
-    rows = []
-    for i in range(n):
-        task, difficulty = "ab"[i % 2], 1 + (i // 2) % 2
-        rows.append(
-            {
-                "data_source": "toy",
-                "prompt": [{"role": "user", "content": f"{task}{difficulty}:{i}?"}],
-                "reward_model": {"style": "rule", "ground_truth": "a"},
-                "extra_info": {"task": task, "difficulty": difficulty, "index": i},
-            }
-        )
-    pd.DataFrame(rows).to_parquet(parquet)
-
-
 def _datasets(tmp_path: Path, zpd_url: str) -> tuple[Any, Any, Any]:
     train, val = tmp_path / "train.parquet", tmp_path / "val.parquet"
-    _write_rows(train, 16)
-    _write_rows(val, 4)
+    write_rows(train, 16)
+    write_rows(val, 4)
     config = _config(train, val, zpd_url)
-    tokenizer: Any = tiny_tokenizer()
-    tokenizer.chat_template = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
+    tokenizer = chat_tokenizer()
     # verl's own factory, as its trainers call it: the class comes from data.custom_cls.
     train_set = create_rl_dataset(config.train_files, config, tokenizer, None)
     val_set = create_rl_dataset(config.val_files, config, tokenizer, None)
     return train_set, val_set, config
-
-
-def _trained_batch(batch_dict: dict[str, Any]) -> DataProto:
-    """What verl's trainer holds after a GRPO step: rollouts, response mask, advantages."""
-    batch = DataProto.from_single_dict(batch_dict)
-    batch.non_tensor_batch["uid"] = np.array(
-        [str(uuid.uuid4()) for _ in range(len(batch))], dtype=object
-    )
-    batch = batch.repeat(repeat_times=N, interleave=True)
-    mask = torch.zeros(len(batch), T)
-    scores = torch.zeros(len(batch), T)
-    for i, info in enumerate(batch.non_tensor_batch["extra_info"]):
-        length = 1 + i % T  # responses of different lengths
-        mask[i, :length] = 1.0
-        scores[i, length - 1] = REWARDS[(info["task"], int(info["difficulty"]))][i % N]
-    advantages, _ = compute_grpo_outcome_advantage(scores, mask, batch.non_tensor_batch["uid"])
-    batch.batch["response_mask"] = mask
-    batch.batch["advantages"] = advantages
-    return batch
 
 
 def _arm(info: dict[str, Any]) -> str:
@@ -135,7 +82,7 @@ def test_verl09_dataset_end_to_end(tmp_path: Path, zpd_url: str) -> None:
         if step == 3:
             break
         assert client.get_run(run_id).samples == step + 1  # lazy: one draw per batch
-        batch = _trained_batch(batch_dict)
+        batch = trained_batch(batch_dict)
         train_set.on_batch_end(batch=batch)  # as verl's PPO loop calls it
         report = train_set.reports[-1]
         drawn = {_arm(info) for info in batch.non_tensor_batch["extra_info"]}
@@ -179,11 +126,11 @@ def test_reordered_and_filtered_batches_report_per_problem(tmp_path: Path, zpd_u
     client = CurriculumClient(zpd_url)
     run_id = train_set.curriculum.run_id
     # verl's balance_batch reorders rollouts: every problem is still reported with its index.
-    batch = _trained_batch(next(loader))
+    batch = trained_batch(next(loader))
     batch.reorder(torch.tensor(np.random.default_rng(0).permutation(len(batch))))
     train_set.on_batch_end(batch=batch)
     # Filtering drops a prompt's group: its slot is left out, the rest is reported.
-    batch = _trained_batch(next(loader))
+    batch = trained_batch(next(loader))
     keep = batch.non_tensor_batch["uid"] != batch.non_tensor_batch["uid"][0]
     train_set.on_batch_end(batch=batch[np.nonzero(keep)[0]])
     history = client.history(run_id)
@@ -196,7 +143,7 @@ def test_reordered_and_filtered_batches_report_per_problem(tmp_path: Path, zpd_u
 
 def test_worker_processes_are_refused(tmp_path: Path, zpd_url: str) -> None:
     train, val = tmp_path / "train.parquet", tmp_path / "val.parquet"
-    _write_rows(train, 8)
+    write_rows(train, 8)
     config = _config(train, val, zpd_url)
     config.dataloader_num_workers = 2
     with pytest.raises(ValueError, match="dataloader_num_workers=0"):
@@ -242,9 +189,8 @@ def test_the_doc_command_builds_the_dataset(tmp_path: Path, zpd_url: str) -> Non
     with hydra.initialize_config_dir(config_dir=config_dir, version_base=None):
         config = hydra.compose(config_name="ppo_trainer", overrides=overrides)
     assert config.trainer.use_v1 is False
-    _write_rows(tmp_path / "train.parquet", 16)
-    tokenizer: Any = tiny_tokenizer()
-    tokenizer.chat_template = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
+    write_rows(tmp_path / "train.parquet", 16)
+    tokenizer = chat_tokenizer()
     dataset = create_rl_dataset(config.data.train_files, config.data, tokenizer, None)
     assert isinstance(dataset, ZPDDataset) and dataset.drawing
     rows = [dataset[i] for i in range(8)]

@@ -1,0 +1,18 @@
+"""What the resume tests compare between a resumed run and an uninterrupted one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trainer_client import CurriculumClient
+
+
+def comparable_run(client: CurriculumClient, run_id: str) -> dict[str, Any]:
+    """The run's state and full history, without what differs between two runs by design
+    (ids, names, timestamps)."""
+    run = client.get_run(run_id).model_dump(exclude={"run_id", "name", "created_at", "updated_at"})
+    run["history"] = [
+        point.model_dump(exclude={"report_id", "created_at"})
+        for point in client.history(run_id).points
+    ]
+    return run
