@@ -52,6 +52,7 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from gpu_worker.protocol import spearman
 from service.curricula import ArmInfo, build_strategy
 from service.curricula.predictions import allocate_rollouts, pooled_prior
 from service.curricula.problems import ProblemOptions, choose_frontier
@@ -113,22 +114,6 @@ class Tracker:
         self.solved[unit, idx] = self.solved[unit, idx] * weight + solved
         self.failed[unit, idx] = self.failed[unit, idx] * weight + len(group) - solved
         self.last[unit, idx] = step
-
-
-def spearman(x: np.ndarray, y: np.ndarray) -> float | None:
-    """Spearman's rho (average ranks for ties); None when either side is constant."""
-
-    def ranks(v: np.ndarray) -> np.ndarray:
-        order = np.argsort(v, kind="stable")
-        r = np.empty(len(v))
-        r[order] = np.arange(len(v), dtype=np.float64)
-        _, inverse, counts = np.unique(v, return_inverse=True, return_counts=True)
-        sums = np.bincount(inverse, weights=r)
-        return np.asarray(sums[inverse] / counts[inverse])
-
-    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return None
-    return float(np.corrcoef(ranks(x), ranks(y))[0, 1])
 
 
 def choose(
@@ -237,7 +222,7 @@ def run_method(
         "generated_groups": generated,
         "trained_groups": trained,
         "effective_ratio": informative / generated,
-        "spearman": spearman(np.array(predicted), np.array(observed)),
+        "spearman": spearman(predicted, observed),
         "final_accuracy": curve[-1][2],
     }
 

@@ -50,7 +50,9 @@ STEP_KEYS = (
     "probabilities",
     "rollouts",
     "generated_tokens",
+    "discarded_rollouts",
     "effective_ratio",
+    "predictions",
 )
 
 
@@ -88,6 +90,7 @@ def compare(
     engine: RolloutEngine | None = None,
     on_run: Callable[[str, Run], None] | None = None,
     on_step: Callable[[str, dict[str, Any]], None] | None = None,
+    configure: Callable[[TrainConfig, str, dict[str, Any]], TrainConfig] = variant_config,
 ) -> Runs:
     """Run every strategy from the same warm start per seed; return the runs by label and seed.
 
@@ -95,7 +98,8 @@ def compare(
     refuses fails in seconds (ValueError with the service's message). An `engine` passed in
     is reused and left open; otherwise one is started and closed here. `on_run(label, run)`
     is called when a run is created, `on_step(label, record)` after each of its GRPO steps
-    (instead of the step's log line).
+    (instead of the step's log line). `configure(config, label, spec)` gives each variant's
+    config (default `variant_config`: the strategy `spec`).
     """
     own_engine = engine is None
     runs: Runs = {label: {} for label in variants}
@@ -105,7 +109,7 @@ def compare(
             worker = open_worker(config, engine=engine)
             engine = worker.engine
             worker.client.wait_until_ready(timeout=30)
-            configs = {label: variant_config(config, label, s) for label, s in variants.items()}
+            configs = {label: configure(config, label, s) for label, s in variants.items()}
             created = {}
             for label, variant in configs.items():
                 worker.config = variant
@@ -124,7 +128,7 @@ def compare(
                 worker.engine.sync_weights(worker.model, worker.weights_dir)
                 step_callback = None if on_step is None else partial(on_step, label)
                 result = run_curriculum(worker, log, created[label], step_callback)
-                result["steps"] = [{k: r[k] for k in STEP_KEYS} for r in result["steps"]]
+                result["steps"] = [{k: r[k] for k in STEP_KEYS if k in r} for r in result["steps"]]
                 runs[label][seed] = {"warmup": warmup, **result}
                 # so that an interrupted comparison still leaves every finished run on disk
                 checkpoint = Path(base.out_dir) / "compare.partial.json"

@@ -120,6 +120,12 @@ class TrainConfig:
         "pass rate); needed by --rollout-budget",
         choices=PROBLEM_SELECTIONS,
     )
+    problems_options: str = option(
+        "{}",
+        "JSON object of the run's other per-problem options, e.g. "
+        '\'{"prior": "pooled", "reprobe": 0.1, "discount": 0.95}\' (see docs/problems.md); '
+        "needs --problems-selection uniform|frontier",
+    )
     rollout_budget: int = option(
         0,
         "rollouts per step the service spreads over the step's problems, each getting "
@@ -158,8 +164,9 @@ class TrainConfig:
     )
     warmup_target: float = option(
         0.6,
-        "stop warmup once success-in-8 on 64 dev-split problems of the hardest training level "
-        "reaches this (<= 0: never, and nothing is evaluated during the warmup)",
+        "stop warmup once success-in-8 on 64 dev-split problems of the hardest level it trains "
+        "on (the hardest training level, or of --warmup-levels) reaches this, checked every 100 "
+        "steps (<= 0: never, and nothing is evaluated during the warmup)",
     )
     warmup_levels: int = option(
         0, "warm up on the N easiest training levels only (0: all training levels)"
@@ -269,6 +276,15 @@ class TrainConfig:
     def _rollout_budget_problems(self) -> list[str]:
         if self.problems_selection not in PROBLEM_SELECTIONS:
             return [f"problems_selection must be one of {', '.join(PROBLEM_SELECTIONS)}"]
+        try:
+            extra = self.problem_options()
+        except ValueError as exc:
+            return [str(exc)]
+        if extra and self.problems_selection == "none":
+            return [
+                "problems_options needs a run with per-problem tracking: pass "
+                "--problems-selection uniform or frontier"
+            ]
         if self.rollout_budget < 0:
             return ["rollout_budget must be >= 0 (0: off)"]
         if self.rollout_budget == 0:
@@ -301,7 +317,16 @@ class TrainConfig:
         """The run's `problems` object for the service, or None without per-problem tracking."""
         if self.problems_selection == "none":
             return None
-        return {"selection": self.problems_selection}
+        return {**self.problem_options(), "selection": self.problems_selection}
+
+    def problem_options(self) -> dict[str, Any]:
+        """The `problems_options` field as a dict (without `selection`).
+
+        Raises:
+            ValueError: not a JSON object, or it names the selection (`--problems-selection`
+                does).
+        """
+        return _json_object("problems_options", self.problems_options, "selection")
 
     def sample_options(self) -> dict[str, Any]:
         """The rollout-budget keywords of `client.sample` (none when the budget is off)."""
@@ -323,21 +348,7 @@ class TrainConfig:
         Raises:
             ValueError: not a JSON object, or it names the strategy (`--strategy` does).
         """
-        try:
-            options = json.loads(self.strategy_options)
-        except json.JSONDecodeError as exc:
-            raise ValueError(
-                f"strategy_options must be a JSON object such as '{{\"gamma\": 0.9}}', "
-                f"got {self.strategy_options!r} ({exc.msg})"
-            ) from None
-        if not isinstance(options, dict):
-            raise ValueError(
-                f"strategy_options must be a JSON object, got {type(options).__name__} "
-                f"{self.strategy_options!r}"
-            )
-        if "name" in options:
-            raise ValueError("strategy_options cannot hold 'name': pass --strategy instead")
-        return options
+        return _json_object("strategy_options", self.strategy_options, "name")
 
     def strategy_spec(self) -> dict[str, Any]:
         """The service's strategy object: the worker's defaults, then `strategy_options`.
@@ -351,6 +362,27 @@ class TrainConfig:
         elif self.strategy in ("ordered", "reverse"):
             defaults = {"total_steps": self.steps}
         return {"name": self.strategy, **defaults, **self.options()}
+
+
+def _json_object(field_name: str, text: str, reserved: str) -> dict[str, Any]:
+    """`text` parsed as a JSON object that must not hold the key `reserved`.
+
+    Raises:
+        ValueError: not JSON, not an object, or it holds `reserved`.
+    """
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"{field_name} must be a JSON object such as '{{\"gamma\": 0.9}}', "
+            f"got {text!r} ({exc.msg})"
+        ) from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{field_name} must be a JSON object, got {type(value).__name__} {text!r}")
+    if reserved in value:
+        flag = "--strategy" if reserved == "name" else "--problems-selection"
+        raise ValueError(f"{field_name} cannot hold {reserved!r}: pass {flag} instead")
+    return value
 
 
 SFT_MODES = ("failures", "filter", "uniform")

@@ -143,15 +143,47 @@ def id_curve(curve: Sequence[dict[str, Any]]) -> list[dict[str, float]]:
     return points
 
 
+def average_ranks(values: Sequence[float]) -> list[float]:
+    """0-based ranks of `values`, tied values sharing the mean of their ranks."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    start = 0
+    while start < len(order):
+        end = start
+        while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
+            end += 1
+        for k in range(start, end + 1):
+            ranks[order[k]] = (start + end) / 2
+        start = end + 1
+    return ranks
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Spearman's rho (Pearson correlation of average ranks); None when fewer than three
+    pairs or either side is constant."""
+    if len(x) != len(y):
+        raise ValueError(f"spearman needs paired values: {len(x)} vs {len(y)}")
+    if len(x) < 3 or len(set(x)) == 1 or len(set(y)) == 1:
+        return None
+    return statistics.correlation(average_ranks(x), average_ranks(y))
+
+
 def protocol_row(
-    strategy: str, seed: int, run: dict[str, Any], id_gain: float, budget: float
+    strategy: str,
+    seed: int,
+    run: dict[str, Any],
+    id_gain: float,
+    budget: float,
+    target: float | None = None,
 ) -> dict[str, Any]:
     """One run's line of `curriculum_value.json` (the protocol's per-seed result).
 
-    The target is the seed's warm-start ID pass@1 (the curve's first point) plus `id_gain`.
+    The target is the seed's warm-start ID pass@1 (the curve's first point) plus `id_gain`,
+    unless an absolute `target` is given.
     """
     points = id_curve(run["curve"])
-    target = points[0]["id_pass1"] + id_gain
+    if target is None:
+        target = points[0]["id_pass1"] + id_gain
     steps = run.get("steps", [])
     ratios = [s["effective_ratio"] for s in steps if "effective_ratio" in s]
     return {

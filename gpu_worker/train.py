@@ -142,6 +142,12 @@ def train_step(worker: Worker, run_id: str, step: int) -> dict[str, Any]:
             [made.rewards[k] for k in made.kept],
         )
     stats.update(made.counts())  # every group generated counts, the dropped ones too
+    # the service's prediction before the rollouts against the group's fraction correct
+    predictions = [
+        [sample.items[i].predicted_pass_rate, sum(r == cfg.reward_correct for r in rw) / len(rw)]
+        for i, rw in zip(made.positions, made.rewards, strict=True)
+        if sample.items[i].predicted_pass_rate is not None
+    ]
     problems = [problems[i] for i in made.positions]  # every generated group is reported
     rewards = made.rewards
     t3 = time.perf_counter()
@@ -169,6 +175,7 @@ def train_step(worker: Worker, run_id: str, step: int) -> dict[str, Any]:
         "reward_mean": sum(flat) / len(flat),
         "accuracy": sum(r == cfg.reward_correct for r in flat) / len(flat),
         "probabilities": report.probabilities,
+        "predictions": predictions,
         "q": report.q,
         "arm_rewards": report.arm_rewards,
         "results": results,

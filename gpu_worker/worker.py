@@ -132,16 +132,17 @@ def make_probe(
 def warm_start(worker: Worker, log: Any) -> list[dict[str, float]]:
     """SFT warmup on the `warmup_levels` easiest training levels (0: all).
 
-    With `warmup_target > 0` it stops once success-in-8 on the hardest training level's
-    dev split reaches the target (never on the problems of the final evaluation); otherwise
-    it runs `warmup_steps` steps and evaluates nothing.
+    With `warmup_target > 0` it stops once success-in-8 on the dev split of the hardest
+    level it trains on (the hardest training level, or the hardest of the `warmup_levels`)
+    reaches the target (never on the problems of the final evaluation); otherwise it runs
+    `warmup_steps` steps and evaluates nothing.
     """
     cfg = worker.config
-    hardest = worker.suite.train_levels[-1]
     levels = worker.suite.train_levels[: cfg.warmup_levels] if cfg.warmup_levels else []
+    hardest = (levels or worker.suite.train_levels)[-1]
 
     def success_in_8(model: Any) -> float:
-        """Share of 64 dev-split hardest-level problems solved by at least one of 8 samples."""
+        """Share of 64 dev-split problems of `hardest` solved by at least one of 8 samples."""
         worker.engine.sync_weights(model, worker.weights_dir)
         scores = evaluate_levels(
             worker.engine,

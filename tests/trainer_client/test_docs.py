@@ -44,7 +44,8 @@ def test_verl_doc_config_builds_the_sampler(tmp_path: Path, zpd_url: str) -> Non
     import verl
     from verl.trainer.main_ppo import create_rl_sampler
 
-    from tests.trainer_client.test_verl_adapter import _rlhf_dataset, _write_rows
+    from tests.trainer_client.test_verl_adapter import _rlhf_dataset
+    from tests.trainer_client.verl_toy import write_rows
     from trainer_client.adapters.verl import ZPDCurriculumSampler
 
     overrides = _verl_overrides()
@@ -58,7 +59,7 @@ def test_verl_doc_config_builds_the_sampler(tmp_path: Path, zpd_url: str) -> Non
     config_dir = os.path.join(os.path.dirname(verl.__file__), "trainer", "config")
     with hydra.initialize_config_dir(config_dir=config_dir, version_base=None):
         config = hydra.compose(config_name="ppo_trainer", overrides=overrides)
-    _write_rows(tmp_path / "train.parquet")
+    write_rows(tmp_path / "train.parquet")
     sampler = create_rl_sampler(config.data, _rlhf_dataset(tmp_path / "train.parquet", config.data))
     assert isinstance(sampler, ZPDCurriculumSampler)
     rows = list(iter(sampler))
