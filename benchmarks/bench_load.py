@@ -14,13 +14,26 @@ Measures, side by side in one run, each cell for a fixed time:
     since it keeps its own alembic_version table; RandomSampler, its cheapest path), one
     study per client: the peer reference for single-item calls.
 
-Goals checked at the end, at each concurrency: a 256-item step within 3x of the durable floor
-(median latency; a step is two durable round trips, so 2x is the structural minimum), and
-single-item throughput at least 20x Optuna's.
+The server processes' CPU time (user + system, read from /proc before and after each cell's
+timed part; PostgreSQL's own processes not included) is reported per op beside the wall
+time, for the ZPD rows and the floor.
+
+With ``--baseline-ref REF`` every ZPD cell also runs against ``zpd serve`` processes started
+from a ``git worktree`` of REF (fresh databases of their own), baseline then current for each
+cell, with the ratios current/baseline; the references (floor, math, Optuna) run once, from
+this working tree. The worktree is removed at the end.
+
+Goals checked at the end, on the same run (for the baseline too when there is one):
+  (a) 256-item step p50 / floor p50 at 1 client, SQLite and PostgreSQL: at most 3x (a step
+      is two durable round trips, so 2x is the structural minimum);
+  (b) single-item steps/s on PostgreSQL / Optuna trials/s, 1 client: at least 10x (aim 20x);
+  (c) single-item steps/s on PostgreSQL / floor ops/s, 8 clients: at least 0.4;
+  (d) single-item steps/s on PostgreSQL, 2 replicas / 1 replica, 8 clients: at least 1.6x.
 
 Prints a table and writes JSON (default benchmarks/results/bench_load.json).
 
-    python benchmarks/bench_load.py [--quick] [--seconds 4] [--json PATH] [--no-postgres]
+    python benchmarks/bench_load.py [--quick] [--seconds 4] [--clients 1,8,32] [--json PATH]
+                                    [--no-postgres] [--baseline-ref REF]
 """
 
 from __future__ import annotations
@@ -33,8 +46,9 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +59,20 @@ import orjson
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import free_port, machine, postgres_database, write_json  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    Code,
+    ZpdServer,
+    code_sides,
+    cpu_seconds,
+    free_port,
+    machine,
+    postgres_database,
+    ratio,
+    stop,
+    wait_ready,
+    write_json,
+    zpd_server,
+)
 
 ARMS = [{"name": f"level-{i}", "size": 5000} for i in range(10)]
 CONCURRENCY = (1, 8, 32)
@@ -62,7 +89,10 @@ def http_client(url: str) -> httpx.Client:
     return client
 
 
-def summary(latencies_ms: list[float], seconds: float, items_per_op: int) -> dict[str, float]:
+def summary(
+    latencies_ms: list[float], seconds: float, items_per_op: int, cpu_s: float | None = None
+) -> dict[str, float | None]:
+    """Throughput and latency of one cell; ``cpu_s``: the servers' CPU seconds during it."""
     a = np.asarray(latencies_ms) if latencies_ms else np.asarray([float("nan")])
     ops = len(latencies_ms)
     return {
@@ -71,23 +101,31 @@ def summary(latencies_ms: list[float], seconds: float, items_per_op: int) -> dic
         "items_per_s": ops * items_per_op / seconds,
         "p50_ms": float(np.median(a)),
         "p99_ms": float(np.percentile(a, 99)),
+        "server_cpu_s": cpu_s,
+        "server_cpu_ms_per_op": None if cpu_s is None or not ops else cpu_s * 1000 / ops,
     }
 
 
 def run_clients(
-    clients: int, seconds: float, make_op: Callable[[int], Callable[[], None]], items: int
-) -> dict[str, float]:
-    """``clients`` threads each call their op (after a warm-up call) until time is up."""
+    clients: int,
+    seconds: float,
+    make_op: Callable[[int], Callable[[], None]],
+    items: int,
+    cpu_pids: Sequence[int] = (),
+) -> dict[str, float | None]:
+    """``clients`` threads each call their op (after a warm-up call) until time is up; the
+    CPU time of the processes ``cpu_pids`` is read around the timed part."""
     try:
-        return _run_clients(clients, seconds, [make_op(i) for i in range(clients)], items)
+        ops = [make_op(i) for i in range(clients)]
+        return _run_clients(clients, seconds, ops, items, list(cpu_pids))
     finally:
         while OPEN_CLIENTS:
             OPEN_CLIENTS.pop().close()
 
 
 def _run_clients(
-    clients: int, seconds: float, ops: list[Callable[[], None]], items: int
-) -> dict[str, float]:
+    clients: int, seconds: float, ops: list[Callable[[], None]], items: int, cpu_pids: list[int]
+) -> dict[str, float | None]:
     for op in ops:  # warm-up: connection, first run state, caches
         op()
     latencies: list[list[float]] = [[] for _ in range(clients)]
@@ -108,15 +146,17 @@ def _run_clients(
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
     for t in threads:
         t.start()
+    cpu_before = cpu_seconds(cpu_pids)
     deadline = time.perf_counter() + seconds
     began = time.perf_counter()
     start.wait()
     for t in threads:
         t.join()
+    elapsed = time.perf_counter() - began
+    cpu_s = cpu_seconds(cpu_pids) - cpu_before if cpu_pids else None
     if errors:
         raise RuntimeError(f"a client failed: {errors[0]!r}") from errors[0]
-    elapsed = time.perf_counter() - began
-    return summary([x for per in latencies for x in per], elapsed, items)
+    return summary([x for per in latencies for x in per], elapsed, items, cpu_s)
 
 
 # --- ZPD over HTTP -------------------------------------------------------------------------
@@ -154,24 +194,18 @@ def zpd_step_op(url: str, batch: int, seed: int) -> Callable[[], None]:
 
 
 @contextmanager
-def zpd_servers(database_url: str, replicas: int, log_level: str) -> Iterator[list[str]]:
-    env = {**os.environ, "ZPD_DATABASE_URL": database_url}
-    processes, urls = [], []
-    try:
-        for _ in range(replicas):
-            port = free_port()
-            command = [sys.executable, "-m", "service.cli", "serve", "--port", str(port)]
-            command += ["--log-level", log_level]
-            processes.append(
-                subprocess.Popen(command, env=env, stdout=SERVER_LOG, stderr=subprocess.STDOUT)
-            )
-            urls.append(f"http://127.0.0.1:{port}")
-            wait_ready(
-                f"{urls[-1]}/readyz", processes[-1]
-            )  # one at a time: the first creates the schema
-        yield urls
-    finally:
-        stop(processes)
+def zpd_servers(
+    database_url: str, replicas: int, log_level: str, code: Code
+) -> Iterator[list[ZpdServer]]:
+    """``replicas`` ``zpd serve`` processes of ``code`` on one database, started one at a time
+    (the first creates the schema)."""
+    with ExitStack() as stack:
+        servers = [
+            stack.enter_context(zpd_server(database_url, code, log_level=log_level, log=SERVER_LOG))
+            for _ in range(replicas)
+        ]
+        print(f"  ({code.side} servers import {servers[0].service_file})", flush=True)
+        yield servers
 
 
 # --- the durable floor: one HTTP round trip + one committed INSERT --------------------------
@@ -213,14 +247,20 @@ def serve_floor(database_url: str, port: int) -> None:
     uvicorn.run(floor_app(database_url), host="127.0.0.1", port=port, log_level="warning")
 
 
+@dataclass(frozen=True)
+class FloorServer:
+    url: str
+    pid: int
+
+
 @contextmanager
-def floor_server(database_url: str) -> Iterator[str]:
+def floor_server(database_url: str) -> Iterator[FloorServer]:
     port = free_port()
     command = [sys.executable, __file__, "--floor-server", database_url, "--port", str(port)]
     process = subprocess.Popen(command, stdout=SERVER_LOG, stderr=subprocess.STDOUT)
     try:
-        wait_ready(f"http://127.0.0.1:{port}/readyz", process)
-        yield f"http://127.0.0.1:{port}"
+        wait_ready(f"http://127.0.0.1:{port}/readyz", process, SERVER_LOG)
+        yield FloorServer(f"http://127.0.0.1:{port}", process.pid)
     finally:
         stop([process])
 
@@ -288,30 +328,26 @@ def optuna_op(storage: Any, name: str) -> Callable[[], None]:
 # --- plumbing --------------------------------------------------------------------------------
 
 
-def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            SERVER_LOG.seek(0)
-            tail = SERVER_LOG.read().decode(errors="replace")[-2000:]
-            raise RuntimeError(f"the server for {url} exited with {process.returncode}:\n{tail}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} not ready within {timeout}s")
+Key = tuple[str, str, str, int]  # what, backend, mode, clients
 
 
-def stop(processes: list[subprocess.Popen[bytes]]) -> None:
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+def row_key(row: dict[str, Any]) -> Key:
+    return (row["what"], row["backend"], row["mode"], row["clients"])
+
+
+def find_row(rows: list[dict[str, Any]], key: Key, code: str) -> dict[str, Any] | None:
+    """The row of cell ``key`` measured on ``code``'s servers (a reference row, whose
+    ``code`` is None, serves every side)."""
+    for row in rows:
+        if row_key(row) == key and row.get("code") in (None, code):
+            return row
+    return None
+
+
+def compare(current: dict[str, Any], baseline: dict[str, Any]) -> dict[str, float | None]:
+    """current / baseline of a cell's throughput, latencies and server CPU per op."""
+    fields = ("ops_per_s", "p50_ms", "p99_ms", "server_cpu_ms_per_op")
+    return {field: ratio(current.get(field), baseline.get(field)) for field in fields}
 
 
 class Bench:
@@ -320,44 +356,87 @@ class Bench:
         self.concurrency = concurrency
         self.rows: list[dict[str, Any]] = []
 
-    def cell(self, what: str, backend: str, mode: str, clients: int, **kw: Any) -> None:
-        make_op: Callable[[int], Callable[[], None]] = kw["make_op"]
+    def cell(
+        self,
+        what: str,
+        backend: str,
+        mode: str,
+        clients: int,
+        make_op: Callable[[int], Callable[[], None]],
+        code: str | None = None,
+        cpu_pids: Sequence[int] = (),
+    ) -> None:
+        """Run one cell; ``code`` is the side of the ZPD servers (None for a reference)."""
         items = MODES.get(mode, 1)
-        print(f"  {what:<9} {backend:<14} {mode:<8} {clients:>2} clients ...", end="", flush=True)
-        result = run_clients(clients, self.seconds, make_op, items)
-        print(f" {result['ops_per_s']:9.1f} ops/s  p50 {result['p50_ms']:8.2f} ms", flush=True)
-        self.rows.append(
-            {"what": what, "backend": backend, "mode": mode, "clients": clients, **result}
+        side = f" [{code}]" if code else ""
+        print(
+            f"  {what:<9} {backend:<14} {mode:<8} {clients:>2} clients{side} ...",
+            end="",
+            flush=True,
         )
+        result = run_clients(clients, self.seconds, make_op, items, cpu_pids)
+        cpu = result["server_cpu_ms_per_op"]
+        cpu_text = f"  server CPU {cpu:7.2f} ms/op" if cpu is not None else ""
+        print(
+            f" {result['ops_per_s']:9.1f} ops/s  p50 {result['p50_ms']:8.2f} ms{cpu_text}",
+            flush=True,
+        )
+        row = {"what": what, "backend": backend, "mode": mode, "clients": clients, "code": code}
+        row.update(result)
+        if code == "current":
+            before = find_row(self.rows, row_key(row), "baseline")
+            if before is not None and before["code"] == "baseline":
+                row["vs_baseline"] = compare(row, before)
+        self.rows.append(row)
 
-    def find(self, what: str, backend: str, mode: str, clients: int) -> dict[str, Any] | None:
-        for row in self.rows:
-            if (row["what"], row["backend"], row["mode"], row["clients"]) == (
-                what,
-                backend,
-                mode,
-                clients,
-            ):
-                return row
-        return None
 
-
-def bench_backend(bench: Bench, backend: str, url: str, replicas: int, log_level: str) -> None:
-    with zpd_servers(url, replicas, log_level) as urls:
+def bench_backend(
+    bench: Bench,
+    backend: str,
+    database_urls: dict[str, str],
+    replicas: int,
+    log_level: str,
+    sides: list[Code],
+) -> dict[str, str]:
+    """Every ZPD cell of ``backend``, on each side's servers in turn (baseline first), each
+    side on its own database ``database_urls[side]``. Returns, per side, the file its
+    servers imported ``service`` from."""
+    with ExitStack() as stack:
+        servers = {
+            code.side: stack.enter_context(
+                zpd_servers(database_urls[code.side], replicas, log_level, code)
+            )
+            for code in sides
+        }
         for mode, batch in MODES.items():
             for clients in bench.concurrency:
                 seeds = random.Random(f"{backend}{mode}{clients}").randrange(1 << 30)
+                for code in sides:
+                    urls = [server.url for server in servers[code.side]]
 
-                def make(i: int, batch: int = batch, seeds: int = seeds) -> Callable[[], None]:
-                    return zpd_step_op(urls[i % len(urls)], batch, seeds + i)
+                    def make(
+                        i: int, batch: int = batch, seeds: int = seeds, urls: list[str] = urls
+                    ) -> Callable[[], None]:
+                        return zpd_step_op(urls[i % len(urls)], batch, seeds + i)
 
-                bench.cell("zpd step", backend, mode, clients, make_op=make)
+                    pids = [server.pid for server in servers[code.side]]
+                    bench.cell(
+                        "zpd step", backend, mode, clients, make, code=code.side, cpu_pids=pids
+                    )
+        return {side: group[0].service_file for side, group in servers.items()}
 
 
 def bench_floor(bench: Bench, backend: str, url: str) -> None:
-    with floor_server(url) as floor_url:
+    with floor_server(url) as floor:
         for clients in bench.concurrency:
-            bench.cell("floor", backend, "single", clients, make_op=lambda _i: floor_op(floor_url))
+            bench.cell(
+                "floor",
+                backend,
+                "single",
+                clients,
+                lambda _i: floor_op(floor.url),
+                cpu_pids=[floor.pid],
+            )
 
 
 def bench_optuna(bench: Bench, url: str) -> None:
@@ -376,48 +455,166 @@ def bench_optuna(bench: Bench, url: str) -> None:
             "postgresql",
             "single",
             clients,
-            make_op=lambda i, tag=tag: optuna_op(storage, f"load-{tag}-{i}"),
+            lambda i, tag=tag: optuna_op(storage, f"load-{tag}-{i}"),
         )
     storage.engine.dispose()
 
 
-def verdicts(bench: Bench) -> list[str]:
-    lines = []
-    for backend in ("sqlite", "postgresql", "postgresql x2"):
-        floor_backend = "sqlite" if backend == "sqlite" else "postgresql"
-        for clients in bench.concurrency:
-            step = bench.find("zpd step", backend, "batched", clients)
-            floor = bench.find("floor", floor_backend, "single", clients)
-            if step and floor:
-                ratio = step["p50_ms"] / floor["p50_ms"]
-                ok = "meets" if ratio <= 3 else "MISSES"
-                lines.append(
-                    f"256-item step / floor, {backend}, {clients} clients: p50 {ratio:.2f}x "
-                    f"({ok} <= 3x)"
-                )
-    for backend in ("postgresql", "postgresql x2"):
-        for clients in bench.concurrency:
-            single = bench.find("zpd step", backend, "single", clients)
-            peer = bench.find("optuna", "postgresql", "single", clients)
-            if single and peer:
-                ratio = single["ops_per_s"] / peer["ops_per_s"]
-                ok = "meets" if ratio >= 20 else "MISSES"
-                lines.append(
-                    f"single-item steps/s / optuna trials/s, {backend}, {clients} clients: "
-                    f"{ratio:.1f}x ({ok} >= 20x)"
-                )
-    return lines
+# --- the goals -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Goal:
+    """``numerator[field] / denominator[field]`` of two cells, and the bound it must meet."""
+
+    name: str
+    label: str
+    numerator: Key
+    denominator: Key
+    field: str
+    at_most: float | None = None
+    at_least: float | None = None
+    aim: float | None = None  # a further target beyond the goal (same direction)
+
+    def target(self) -> str:
+        text = f"<= {self.at_most:g}x" if self.at_most is not None else f">= {self.at_least:g}x"
+        if self.aim is not None:
+            text += f" (aim {self.aim:g}x)"
+        return text
+
+    def meets(self, value: float) -> bool:
+        if self.at_most is not None:
+            return value <= self.at_most
+        return self.at_least is not None and value >= self.at_least
+
+    def meets_aim(self, value: float) -> bool:
+        if self.aim is None:
+            return False
+        return value <= self.aim if self.at_most is not None else value >= self.aim
+
+
+GOALS = (
+    Goal(
+        "a",
+        "256-item step p50 / floor p50, sqlite, 1 client",
+        ("zpd step", "sqlite", "batched", 1),
+        ("floor", "sqlite", "single", 1),
+        "p50_ms",
+        at_most=3,
+    ),
+    Goal(
+        "a",
+        "256-item step p50 / floor p50, postgresql, 1 client",
+        ("zpd step", "postgresql", "batched", 1),
+        ("floor", "postgresql", "single", 1),
+        "p50_ms",
+        at_most=3,
+    ),
+    Goal(
+        "b",
+        "single-item steps/s / optuna trials/s, postgresql, 1 client",
+        ("zpd step", "postgresql", "single", 1),
+        ("optuna", "postgresql", "single", 1),
+        "ops_per_s",
+        at_least=10,
+        aim=20,
+    ),
+    Goal(
+        "c",
+        "single-item steps/s / floor ops/s, postgresql, 8 clients",
+        ("zpd step", "postgresql", "single", 8),
+        ("floor", "postgresql", "single", 8),
+        "ops_per_s",
+        at_least=0.4,
+    ),
+    Goal(
+        "d",
+        "single-item steps/s, 2 replicas / 1 replica, postgresql, 8 clients",
+        ("zpd step", "postgresql x2", "single", 8),
+        ("zpd step", "postgresql", "single", 8),
+        "ops_per_s",
+        at_least=1.6,
+    ),
+)
+
+
+def goal_values(rows: list[dict[str, Any]], code: str) -> list[float | None]:
+    """Each goal's ratio on ``code``'s servers, None where a cell was not measured."""
+    values = []
+    for goal in GOALS:
+        top = find_row(rows, goal.numerator, code)
+        bottom = find_row(rows, goal.denominator, code)
+        values.append(ratio(top[goal.field], bottom[goal.field]) if top and bottom else None)
+    return values
+
+
+def goals(rows: list[dict[str, Any]], sides: Sequence[str] = ("current",)) -> list[dict[str, Any]]:
+    """The goals block: per goal its value on the current code, the target, whether it is
+    met (None: not measured), and the same for the baseline when it is among ``sides``."""
+    block: list[dict[str, Any]] = [
+        {"goal": goal.name, "what": goal.label, "target": goal.target()} for goal in GOALS
+    ]
+    for side in sides:
+        prefix = "" if side == "current" else f"{side}_"
+        for entry, goal, value in zip(block, GOALS, goal_values(rows, side), strict=True):
+            entry[f"{prefix}value"] = value
+            entry[f"{prefix}met"] = None if value is None else goal.meets(value)
+            if goal.aim is not None:
+                entry[f"{prefix}aim_met"] = None if value is None else goal.meets_aim(value)
+    return block
+
+
+def _verdict(value: float | None, met: bool | None) -> str:
+    if value is None:
+        return "n/a (not measured)"
+    return f"{value:.2f}x  met: {'yes' if met else 'NO'}"
+
+
+def print_goals(block: list[dict[str, Any]]) -> None:
+    with_baseline = any("baseline_value" in entry for entry in block)
+    print("\ngoals (current code" + ("; baseline in brackets)" if with_baseline else ")"))
+    for entry in block:
+        line = f"({entry['goal']}) {entry['what']:<68} goal {entry['target']:<18}"
+        line += _verdict(entry["value"], entry["met"])
+        if "aim_met" in entry and entry["value"] is not None:
+            line += f", aim: {'yes' if entry['aim_met'] else 'no'}"
+        if "baseline_value" in entry:
+            line += f"   [baseline {_verdict(entry['baseline_value'], entry['baseline_met'])}]"
+        print(line)
+
+
+def _num(value: float | None, spec: str, unit: str = "") -> str:
+    return "-" if value is None else format(value, spec) + unit
 
 
 def print_table(bench: Bench) -> None:
     print()
-    header = f"{'what':<10}{'backend':<15}{'mode':<9}{'clients':>7}"
-    print(header + f"{'ops/s':>10}{'items/s':>11}{'p50 ms':>9}{'p99 ms':>9}")
+    header = f"{'what':<10}{'backend':<15}{'mode':<9}{'clients':>7}{'code':>10}"
+    print(header + f"{'ops/s':>10}{'items/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'srv CPU ms/op':>15}")
     for r in bench.rows:
         print(
             f"{r['what']:<10}{r['backend']:<15}{r['mode']:<9}{r['clients']:>7}"
-            f"{r['ops_per_s']:>10.1f}{r['items_per_s']:>11.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}"
+            f"{r['code'] or '-':>10}{r['ops_per_s']:>10.1f}{r['items_per_s']:>11.0f}"
+            f"{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{_num(r['server_cpu_ms_per_op'], '.2f'):>15}"
         )
+        if "vs_baseline" in r:
+            v = r["vs_baseline"]
+            print(
+                f"{'  current / baseline':<51}{_num(v['ops_per_s'], '.2f', 'x'):>10}{'':>11}"
+                f"{_num(v['p50_ms'], '.2f', 'x'):>9}{_num(v['p99_ms'], '.2f', 'x'):>9}"
+                f"{_num(v['server_cpu_ms_per_op'], '.2f', 'x'):>15}"
+            )
+
+
+def parse_clients(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part) for part in text.split(","))
+    except ValueError as exc:
+        message = f"not a comma-separated list of integers: {text}"
+        raise argparse.ArgumentTypeError(message) from exc
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"client counts must be at least 1: {text}")
+    return values
 
 
 def main() -> int:
@@ -426,9 +623,20 @@ def main() -> int:
     )
     parser.add_argument("--seconds", type=float, default=None, help="per cell (default 4)")
     parser.add_argument("--quick", action="store_true", help="1 s per cell (~1.5 min)")
+    parser.add_argument(
+        "--clients",
+        type=parse_clients,
+        default=CONCURRENCY,
+        help="concurrent clients per cell, comma-separated (default 1,8,32; the goals use 1 and 8)",
+    )
     parser.add_argument("--json", default="benchmarks/results/bench_load.json")
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--log-level", default="info", help="zpd serve --log-level (default info)")
+    parser.add_argument(
+        "--baseline-ref",
+        metavar="REF",
+        help="also run every ZPD cell on servers from a git worktree of REF (before/after)",
+    )
     parser.add_argument("--floor-server", metavar="DATABASE_URL", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -436,45 +644,61 @@ def main() -> int:
         serve_floor(args.floor_server, args.port)
         return 0
     seconds = args.seconds or (1.0 if args.quick else 4.0)
-    bench = Bench(seconds, CONCURRENCY)
+    bench = Bench(seconds, args.clients)
     started = time.monotonic()
 
     for mode, batch in MODES.items():
-        bench.cell("math", "in-process", mode, 1, make_op=lambda _i, b=batch: math_op(b))
-    with tempfile.TemporaryDirectory() as folder:
-        sqlite_url = f"sqlite:///{Path(folder) / 'load.db'}"
-        bench_floor(bench, "sqlite", f"sqlite:///{Path(folder) / 'floor.db'}")
-        bench_backend(bench, "sqlite", sqlite_url, 1, args.log_level)
-    if not args.no_postgres:
-        # Three databases on the same server: Optuna keeps its own alembic_version table.
-        tag = os.getpid()
-        with (
-            postgres_database(f"zpd_load_{tag}") as pg,
-            postgres_database(f"zpd_load_floor_{tag}") as pg_floor,
-            postgres_database(f"zpd_load_optuna_{tag}") as pg_optuna,
-        ):
-            if pg and pg_floor and pg_optuna:
-                bench_floor(bench, "postgresql", pg_floor)
-                bench_optuna(bench, pg_optuna)
-                bench_backend(bench, "postgresql", pg, 1, args.log_level)
-                bench_backend(bench, "postgresql x2", pg, 2, args.log_level)
+        bench.cell("math", "in-process", mode, 1, lambda _i, b=batch: math_op(b))
+    with code_sides(args.baseline_ref) as sides:
+        for code in sides:
+            print(code.describe())
+        code_json = {code.side: code.as_json() for code in sides}
+        with tempfile.TemporaryDirectory() as folder:
+            sqlite = {
+                code.side: f"sqlite:///{Path(folder) / f'load-{code.side}.db'}" for code in sides
+            }
+            bench_floor(bench, "sqlite", f"sqlite:///{Path(folder) / 'floor.db'}")
+            imported = bench_backend(bench, "sqlite", sqlite, 1, args.log_level, sides)
+        if not args.no_postgres:
+            imported.update(bench_postgres(bench, sides, args.log_level))
+        for side, service_file in imported.items():
+            code_json[side]["service_file"] = service_file
 
     print_table(bench)
-    goals = verdicts(bench)
-    print()
-    for line in goals:
-        print(line)
+    block = goals(bench.rows, [code.side for code in sides])
+    print_goals(block)
     out = {
         "machine": machine(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "seconds_per_cell": seconds,
+        "code": code_json,
         "wall_s": round(time.monotonic() - started, 1),
         "rows": bench.rows,
-        "goals": goals,
+        "goals": block,
     }
     write_json(args.json, out)
     print(f"({out['wall_s']} s)")
     return 0
+
+
+def bench_postgres(bench: Bench, sides: list[Code], log_level: str) -> dict[str, str]:
+    """The PostgreSQL cells: floor, Optuna, then ZPD with 1 and 2 replicas; a database each
+    for the floor, Optuna (it keeps its own alembic_version table) and every side's service."""
+    tag = os.getpid()
+    with ExitStack() as stack:
+        floor = stack.enter_context(postgres_database(f"zpd_load_floor_{tag}"))
+        peer = stack.enter_context(postgres_database(f"zpd_load_optuna_{tag}"))
+        service = {
+            code.side: stack.enter_context(postgres_database(f"zpd_load_{tag}_{code.side}"))
+            for code in sides
+        }
+        if not (floor and peer and all(service.values())):
+            return {}
+        urls = {side: str(url) for side, url in service.items()}
+        bench_floor(bench, "postgresql", floor)
+        bench_optuna(bench, peer)
+        bench_backend(bench, "postgresql", urls, 1, log_level, sides)
+        return bench_backend(bench, "postgresql x2", urls, 2, log_level, sides)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,6 @@
-"""Plumbing shared by the benchmark scripts: ports, percentiles, the machine, the JSON file."""
+"""Plumbing shared by the benchmark scripts: ports, percentiles, the machine, the JSON file,
+``zpd serve`` processes started from a chosen copy of the code, their CPU time, and the
+baseline copy (a ``git worktree`` of another commit) for before/after runs."""
 
 from __future__ import annotations
 
@@ -6,17 +8,24 @@ import argparse
 import json
 import os
 import platform
+import shutil
+import signal
 import socket
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+import httpx
 import numpy as np
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -163,3 +172,208 @@ def time_sample_report(
             sample_ms.append((t1 - t0) * 1000)
             report_ms.append((t3 - t2) * 1000)
     return {"sample": percentiles(sample_ms), "report": percentiles(report_ms)}
+
+
+# --- CPU time of a server process -------------------------------------------------------------
+
+
+def parse_proc_stat(line: str) -> tuple[int, int]:
+    """``(utime, stime)`` in clock ticks from a ``/proc/<pid>/stat`` line.
+
+    The second field, the command name in parentheses, may itself hold spaces and
+    parentheses, so the fields are counted from the last ``)``: after it come field 3
+    (state) onwards, and utime and stime are fields 14 and 15 (proc(5)).
+    """
+    fields = line[line.rindex(")") + 1 :].split()
+    return int(fields[11]), int(fields[12])
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process ``pid`` (all its threads) has used so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        utime, stime = parse_proc_stat(stat.read())
+    return (utime + stime) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """Total user + system CPU seconds of the processes ``pids``."""
+    return sum(process_cpu_seconds(pid) for pid in pids)
+
+
+def ratio(current: float | None, baseline: float | None) -> float | None:
+    """``current / baseline``, or None when either is missing, not a number or the baseline 0."""
+    if current is None or baseline is None or baseline == 0:
+        return None
+    value = current / baseline
+    return None if value != value else value  # NaN from a cell without ops
+
+
+# --- which code a server runs: this working tree, or a baseline commit --------------------------
+
+
+@dataclass(frozen=True)
+class Code:
+    """One copy of the code servers are started from.
+
+    ``side`` is "current" (this working tree, uncommitted changes included) or "baseline"
+    (a ``git worktree`` of ``ref``); ``dirty`` says whether ``service/`` or ``migrations/``
+    had uncommitted changes, i.e. whether the code measured differs from ``commit``.
+    """
+
+    side: str
+    root: Path
+    ref: str
+    commit: str
+    dirty: bool
+
+    def describe(self) -> str:
+        extra = " + uncommitted changes" if self.dirty else ""
+        return f"{self.side}: {self.ref} = {self.commit[:10]}{extra} ({self.root})"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"ref": self.ref, "commit": self.commit, "dirty": self.dirty, "root": str(self.root)}
+
+
+def _git(*args: str, cwd: Path = ROOT) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"git {' '.join(args)} failed: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+def current_code() -> Code:
+    """This working tree, as it is now."""
+    changed = _git("status", "--porcelain", "--", "service", "migrations")
+    return Code("current", ROOT, "working tree", _git("rev-parse", "HEAD"), bool(changed))
+
+
+@contextmanager
+def code_sides(baseline_ref: str | None) -> Iterator[list[Code]]:
+    """``[baseline, current]`` with a baseline ref, else ``[current]``.
+
+    The baseline is a detached ``git worktree`` of ``baseline_ref`` in a temporary folder,
+    removed on the way out, on an error, Ctrl-C or SIGTERM too.
+    """
+    current = current_code()
+    if not baseline_ref:
+        yield [current]
+        return
+    commit = _git("rev-parse", "--verify", f"{baseline_ref}^{{commit}}")
+    folder = Path(tempfile.mkdtemp(prefix="zpd-baseline-"))
+    tree = folder / "tree"
+    # SIGTERM would otherwise end the process without running the cleanup below.
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        _git("worktree", "add", "--detach", str(tree), commit)
+        yield [Code("baseline", tree, baseline_ref, commit, False), current]
+    finally:
+        subprocess.run(
+            ["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True
+        )
+        shutil.rmtree(folder, ignore_errors=True)
+        subprocess.run(["git", "worktree", "prune"], cwd=ROOT, capture_output=True)
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+# --- zpd serve from a chosen copy of the code --------------------------------------------------
+
+# Runs in the server process: checks that `service` and `migrations` come from the chosen
+# copy (not from the editable install of another one), writes where `service` came from to a
+# file, then runs `python -m service.cli serve ...`.
+_LAUNCHER = """
+import pathlib, runpy, sys
+root, report = pathlib.Path(sys.argv[1]).resolve(), sys.argv[2]
+import migrations, service
+for module in (service, migrations):
+    where = pathlib.Path(module.__file__).resolve()
+    if not where.is_relative_to(root):
+        sys.exit(f"zpd bench: {module.__name__} imported from {where}, not from {root}")
+pathlib.Path(report).write_text(str(pathlib.Path(service.__file__).resolve()))
+sys.argv = ["zpd", *sys.argv[3:]]
+runpy.run_module("service.cli", run_name="__main__", alter_sys=True)
+"""
+
+
+@dataclass(frozen=True)
+class ZpdServer:
+    """A running ``zpd serve``: its URL, process id and the file its ``service`` came from."""
+
+    url: str
+    pid: int
+    service_file: str
+
+
+def wait_ready(
+    url: str, process: subprocess.Popen[bytes], log: IO[bytes] | None = None, timeout: float = 60
+) -> None:
+    """Poll ``url`` until it answers 200; raise (with the tail of ``log``) if the process exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = ""
+            if log is not None:
+                log.seek(0)
+                tail = log.read().decode(errors="replace")[-2000:]
+            raise RuntimeError(f"the server for {url} exited with {process.returncode}:\n{tail}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} not ready within {timeout}s")
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Terminate ``processes`` and wait for them (kill after 30 s)."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@contextmanager
+def zpd_server(
+    database_url: str,
+    code: Code,
+    env: dict[str, str] | None = None,
+    log_level: str = "warning",
+    log: IO[bytes] | None = None,
+) -> Iterator[ZpdServer]:
+    """``zpd serve`` (one uvicorn worker, this Python) on a free port, importing the service
+    from ``code.root`` (its cwd and first ``PYTHONPATH`` entry); yields it once ready.
+
+    Its output goes to ``log`` (default: discarded), whose tail is shown if it fails to start.
+    """
+    port = free_port()
+    pythonpath = os.pathsep.join(filter(None, [str(code.root), os.environ.get("PYTHONPATH")]))
+    environment = {
+        **os.environ,
+        "PYTHONPATH": pythonpath,
+        "ZPD_DATABASE_URL": database_url,
+        **(env or {}),
+    }
+    with tempfile.NamedTemporaryFile(prefix="zpd-service-file-") as report:
+        command = [sys.executable, "-c", _LAUNCHER, str(code.root), report.name, "serve"]
+        command += ["--port", str(port), "--log-level", log_level]
+        process = subprocess.Popen(
+            command,
+            cwd=code.root,
+            env=environment,
+            stdout=log if log is not None else subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_ready(f"{url}/readyz", process, log)
+            service_file = Path(report.name).read_text()
+            yield ZpdServer(url, process.pid, service_file)
+        finally:
+            stop([process])

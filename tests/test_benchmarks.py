@@ -30,3 +30,170 @@ def test_million_problem_benchmark_runs_as_a_script(script: str, tmp_path: Path)
     for call in ("sample", "report"):
         timing = result["results"]["sqlite"][call]
         assert timing["n"] == 6 and 0 < timing["median_ms"] <= timing["p99_ms"]
+
+
+# --- the load and step benchmarks: CPU time, goals, before/after ------------------------------
+
+
+def test_proc_stat_fields_are_counted_from_the_last_parenthesis() -> None:
+    from benchmarks.common import parse_proc_stat
+
+    # pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+    # utime stime cutime cstime ...: a command name with spaces and parentheses in it.
+    line = "4242 (zpd (serve) 2) S 1 4242 4242 0 -1 4194560 900 0 3 0 250 40 7 9 20 0 5 0"
+    assert parse_proc_stat(line) == (250, 40)
+
+
+def test_process_cpu_seconds_agrees_with_the_process_clock() -> None:
+    import os
+    import time
+
+    from benchmarks.common import process_cpu_seconds
+
+    deadline = time.process_time() + 0.3
+    while time.process_time() < deadline:  # burn CPU so there is something to count
+        pass
+    # /proc counts in clock ticks (10 ms at 100 Hz); time.process_time is the same process's
+    # user + system time from another source (clock_gettime).
+    tick = 1 / os.sysconf("SC_CLK_TCK")
+    assert abs(process_cpu_seconds(os.getpid()) - time.process_time()) <= 3 * tick
+
+
+def _row(what: str, backend: str, mode: str, clients: int, code: str | None, **kw: float) -> dict:
+    return {"what": what, "backend": backend, "mode": mode, "clients": clients, "code": code, **kw}
+
+
+def test_goals_from_a_hand_made_run() -> None:
+    from benchmarks.bench_load import goals
+
+    rows = [
+        _row("floor", "sqlite", "single", 1, None, p50_ms=12.0, ops_per_s=80.0),
+        _row("floor", "postgresql", "single", 1, None, p50_ms=10.0, ops_per_s=100.0),
+        _row("floor", "postgresql", "single", 8, None, p50_ms=20.0, ops_per_s=400.0),
+        _row("optuna", "postgresql", "single", 1, None, p50_ms=50.0, ops_per_s=20.0),
+        # baseline before current, as the benchmark interleaves them
+        _row("zpd step", "sqlite", "batched", 1, "baseline", p50_ms=60.0, ops_per_s=16.0),
+        _row("zpd step", "sqlite", "batched", 1, "current", p50_ms=30.0, ops_per_s=33.0),
+        _row("zpd step", "sqlite", "batched", 8, "current", p50_ms=999.0, ops_per_s=1.0),
+        _row("zpd step", "postgresql", "batched", 1, "current", p50_ms=40.0, ops_per_s=25.0),
+        _row("zpd step", "postgresql", "single", 1, "baseline", p50_ms=4.0, ops_per_s=250.0),
+        _row("zpd step", "postgresql", "single", 1, "current", p50_ms=3.0, ops_per_s=300.0),
+        _row("zpd step", "postgresql", "single", 8, "current", p50_ms=40.0, ops_per_s=200.0),
+        _row("zpd step", "postgresql x2", "single", 8, "current", p50_ms=26.0, ops_per_s=300.0),
+    ]
+    block = goals(rows, ["baseline", "current"])
+    assert [g["goal"] for g in block] == ["a", "a", "b", "c", "d"]
+    # (a) 30/12 and 40/10 against <= 3; (b) 300/20 against >= 10, aim 20; (c) 200/400
+    # against >= 0.4; (d) 300/200 against >= 1.6.
+    assert [g["value"] for g in block] == pytest.approx([2.5, 4.0, 15.0, 0.5, 1.5])
+    assert [g["met"] for g in block] == [True, False, True, True, False]
+    assert block[2]["aim_met"] is False
+    # the baseline: (a) sqlite 60/12, (b) 250/20; the rest was not measured on it
+    assert block[0]["baseline_value"] == pytest.approx(5.0)
+    assert block[2]["baseline_value"] == pytest.approx(12.5)
+    assert [g["baseline_met"] for g in block] == [False, None, True, None, None]
+    assert [block[i]["baseline_value"] for i in (1, 3, 4)] == [None, None, None]
+
+
+def test_goals_without_baseline_or_postgresql() -> None:
+    from benchmarks.bench_load import goals
+
+    rows = [
+        _row("floor", "sqlite", "single", 1, None, p50_ms=4.0, ops_per_s=200.0),
+        _row("zpd step", "sqlite", "batched", 1, "current", p50_ms=11.0, ops_per_s=80.0),
+    ]
+    block = goals(rows)
+    assert block[0]["value"] == pytest.approx(2.75) and block[0]["met"] is True
+    assert [g["value"] for g in block[1:]] == [None] * 4
+    assert [g["met"] for g in block[1:]] == [None] * 4
+    assert not any(key.startswith("baseline") for g in block for key in g)
+
+
+def test_ratios_current_over_baseline() -> None:
+    from benchmarks.bench_load import compare
+
+    current = {"ops_per_s": 30.0, "p50_ms": 10.0, "p99_ms": 40.0, "server_cpu_ms_per_op": None}
+    baseline = {"ops_per_s": 20.0, "p50_ms": 20.0, "p99_ms": 0.0, "server_cpu_ms_per_op": 4.0}
+    assert compare(current, baseline) == {
+        "ops_per_s": pytest.approx(1.5),
+        "p50_ms": pytest.approx(0.5),
+        "p99_ms": None,  # baseline 0: no ratio
+        "server_cpu_ms_per_op": None,  # not measured on the current side
+    }
+
+
+def _git_head() -> bool:
+    done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True)
+    return done.returncode == 0
+
+
+def _worktrees() -> str:
+    done = subprocess.run(["git", "worktree", "list"], cwd=ROOT, capture_output=True, text=True)
+    return done.stdout
+
+
+@pytest.mark.skipif(not _git_head(), reason="needs a git checkout for --baseline-ref")
+def test_bench_step_against_a_baseline_worktree(tmp_path: Path) -> None:
+    out = tmp_path / "step.json"
+    done = subprocess.run(
+        [sys.executable, "benchmarks/bench_step.py", "--steps", "3", "--math-iterations", "20"]
+        + ["--no-postgres", "--baseline-ref", "HEAD", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "server CPU/call" in done.stdout and "current / baseline" in done.stdout
+    result = json.loads(out.read_text())
+    baseline_root = result["code"]["baseline"]["root"]
+    assert baseline_root not in _worktrees() and not Path(baseline_root).exists()
+    labels = list(result["results"])
+    assert labels.index("http sqlite NORMAL [baseline]") + 1 == labels.index("http sqlite NORMAL")
+    before, after = (
+        result["results"]["http sqlite NORMAL [baseline]"],
+        result["results"]["http sqlite NORMAL"],
+    )
+    assert before["service_file"].startswith(baseline_root + "/")
+    assert after["service_file"] == str(ROOT / "service" / "__init__.py")
+    for row in (before, after):
+        assert row["server_cpu"]["calls"] == 6 and row["server_cpu"]["seconds"] >= 0
+    assert after["vs_baseline"]["step_median"] == pytest.approx(
+        after["step"]["median_ms"] / before["step"]["median_ms"]
+    )
+
+
+@pytest.mark.skipif(not _git_head(), reason="needs a git checkout for --baseline-ref")
+def test_bench_load_against_a_baseline_worktree(tmp_path: Path) -> None:
+    out = tmp_path / "load.json"
+    done = subprocess.run(
+        [sys.executable, "benchmarks/bench_load.py", "--seconds", "0.2", "--clients", "1"]
+        + ["--no-postgres", "--baseline-ref", "HEAD", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "goals (current code; baseline in brackets)" in done.stdout
+    result = json.loads(out.read_text())
+    baseline = result["code"]["baseline"]
+    assert baseline["root"] not in _worktrees() and not Path(baseline["root"]).exists()
+    assert baseline["service_file"].startswith(baseline["root"] + "/")
+    assert result["code"]["current"]["service_file"] == str(ROOT / "service" / "__init__.py")
+    zpd = [r for r in result["rows"] if r["what"] == "zpd step"]
+    assert [(r["mode"], r["code"]) for r in zpd] == [
+        ("batched", "baseline"),
+        ("batched", "current"),
+        ("single", "baseline"),
+        ("single", "current"),
+    ]
+    for row in zpd:
+        assert row["server_cpu_ms_per_op"] == pytest.approx(row["server_cpu_s"] * 1000 / row["ops"])
+    assert zpd[1]["vs_baseline"]["ops_per_s"] == pytest.approx(
+        zpd[1]["ops_per_s"] / zpd[0]["ops_per_s"]
+    )
+    sqlite_goal = result["goals"][0]
+    floor = next(r for r in result["rows"] if r["what"] == "floor")
+    assert sqlite_goal["value"] == pytest.approx(zpd[1]["p50_ms"] / floor["p50_ms"])
+    assert sqlite_goal["baseline_value"] == pytest.approx(zpd[0]["p50_ms"] / floor["p50_ms"])
