@@ -392,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--max-rounds", type=int, default=4, help="dynamic sampling's generation rounds"
     )
-    parser.add_argument("--json", default="benchmarks/results/rollout_savings.json")
+    parser.add_argument("--json", default="benchmarks/results/rollout_savings_simulated.json")
     parser.add_argument(
         "--cost", action="store_true", help="time sample(256) at 1M problems instead"
     )

@@ -91,6 +91,7 @@ def compare(
     on_run: Callable[[str, Run], None] | None = None,
     on_step: Callable[[str, dict[str, Any]], None] | None = None,
     configure: Callable[[TrainConfig, str, dict[str, Any]], TrainConfig] = variant_config,
+    adjust: Callable[[str, TrainConfig, dict[str, Any]], TrainConfig] | None = None,
 ) -> Runs:
     """Run every strategy from the same warm start per seed; return the runs by label and seed.
 
@@ -99,7 +100,9 @@ def compare(
     is reused and left open; otherwise one is started and closed here. `on_run(label, run)`
     is called when a run is created, `on_step(label, record)` after each of its GRPO steps
     (instead of the step's log line). `configure(config, label, spec)` gives each variant's
-    config (default `variant_config`: the strategy `spec`).
+    config (default `variant_config`: the strategy `spec`); `adjust(label, config, done)`, if
+    given, may change a variant's worker settings just before it trains, knowing the
+    results of the seed's variants that ran before it (`done`: label -> result).
     """
     own_engine = engine is None
     runs: Runs = {label: {} for label in variants}
@@ -119,8 +122,9 @@ def compare(
             worker.config = config
             warmup = warm_start(worker, log) if config.warmup_steps > 0 else []
             warm_state = {k: v.detach().clone() for k, v in worker.model.state_dict().items()}
+            done: dict[str, Any] = {}
             for label, variant in configs.items():
-                worker.config = variant
+                worker.config = variant if adjust is None else adjust(label, variant, done)
                 worker.model.load_state_dict(warm_state)
                 worker.optimizer = torch.optim.AdamW(
                     worker.model.parameters(), lr=config.lr, weight_decay=config.weight_decay
@@ -129,7 +133,7 @@ def compare(
                 step_callback = None if on_step is None else partial(on_step, label)
                 result = run_curriculum(worker, log, created[label], step_callback)
                 result["steps"] = [{k: r[k] for k in STEP_KEYS if k in r} for r in result["steps"]]
-                runs[label][seed] = {"warmup": warmup, **result}
+                runs[label][seed] = done[label] = {"warmup": warmup, **result}
                 # so that an interrupted comparison still leaves every finished run on disk
                 checkpoint = Path(base.out_dir) / "compare.partial.json"
                 checkpoint.write_text(json.dumps({"seeds": seeds, "runs": runs}))

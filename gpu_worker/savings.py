@@ -78,6 +78,17 @@ def method_config(config: TrainConfig, method: str, _: dict[str, Any] | None = N
     return replace(config, **changes, run_name=f"{config.run_name}-{slug}-seed{config.seed}")
 
 
+def against_baseline(method: str, config: TrainConfig, done: dict[str, Any]) -> TrainConfig:
+    """A method's config once the seed's dynamic-sampling run is done: it stops at the first
+    evaluation reaching that run's final ID pass@1, or after as many rollouts as it spent."""
+    if method == BASELINE:
+        return config
+    baseline = done[BASELINE]
+    target = protocol_row(BASELINE, 0, baseline, 0.0, 0.0)["final_id_pass1"]
+    limit = int(baseline["curve"][-1]["rollouts"])
+    return replace(config, stop_at_id_pass1=target, rollout_limit=limit, steps=10**9)
+
+
 def run_spearman(run: dict[str, Any]) -> float | None:
     """Spearman correlation of the predicted pass rate (before the rollouts) against the
     observed fraction correct, over every generated group of a run that had predictions."""
@@ -190,11 +201,22 @@ def main(argv: list[str] | None = None) -> int:
         methods = [m.strip() for m in args.methods.split(",") if m.strip()]
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
         base = config_from_args(args)
-        if BASELINE not in methods or not seeds or not base.eval_every:
-            raise ValueError(f"need {BASELINE} among --methods, seeds and --eval-every > 0")
+        if BASELINE not in methods or not seeds:
+            raise ValueError(f"need {BASELINE} among --methods, and seeds")
+        if not base.eval_problems or not (base.eval_every or base.eval_every_rollouts):
+            raise ValueError(
+                "need evaluations during RL: --eval-problems and --eval-every-rollouts"
+            )
         for method in methods:
             method_config(base, method)  # fail on a bad method before the warmup
-        runs = compare(base, {m: {} for m in methods}, seeds, configure=method_config)
+        ordered = [BASELINE] + [m for m in methods if m != BASELINE]  # the target comes first
+        runs = compare(
+            base,
+            {m: {} for m in ordered},
+            seeds,
+            configure=method_config,
+            adjust=against_baseline,
+        )
     except ValueError as exc:
         print(f"savings: {exc}")
         return 2

@@ -248,6 +248,9 @@ def run_curriculum(
     """Train GRPO steps `start`..`steps - 1` from the worker's current model on `run`
     (created if None), saving a checkpoint after every `checkpoint_every`-th step.
 
+    RL stops early at the first evaluation that reaches `stop_at_id_pass1`, or once it has
+    generated `rollout_limit` rollouts (both off by default).
+
     `on_step(record)` is called after each step with its record (the one kept in the
     metrics); without it, each step logs one line (`log_step`).
 
@@ -263,9 +266,20 @@ def run_curriculum(
     )
     steps, curve = [], []
     spent = {"rollouts": 0.0, "tokens": 0.0, "seconds": 0.0}  # by RL so far, evaluation excluded
+    next_eval = 0.0  # the rollouts at which the rollout grid evaluates next
+    step, evaluation = start, {}
     for step in range(start, cfg.steps):
-        if cfg.eval_every and cfg.eval_problems and step % cfg.eval_every == 0:
-            curve.append({"step": step, **spent, **final_evaluation(worker)})
+        if cfg.rollout_limit and spent["rollouts"] >= cfg.rollout_limit:
+            log(f"step {step}: {spent['rollouts']:.0f} rollouts reached the limit, stopping")
+            break  # the final evaluation below is this point's
+        if evaluation_due(cfg, step, spent["rollouts"], next_eval):
+            evaluation = final_evaluation(worker)
+            curve.append({"step": step, **spent, **evaluation})
+            next_eval = spent["rollouts"] + cfg.eval_every_rollouts
+            if reached(cfg, evaluation):
+                log(f"step {step}: mean ID pass@1 reached {cfg.stop_at_id_pass1:g}, stopping")
+                break
+            evaluation = {}
         record = train_step(worker, run.run_id, step)
         steps.append(record)
         if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
@@ -277,15 +291,33 @@ def run_curriculum(
             on_step(record)
         else:
             log_step(record, log)
-    evaluation = final_evaluation(worker) if cfg.eval_problems > 0 else {}
-    if evaluation:
-        curve.append({"step": cfg.steps, **spent, **evaluation})
+    else:
+        step = cfg.steps
+    if not evaluation and cfg.eval_problems > 0:
+        evaluation = final_evaluation(worker)
+        curve.append({"step": step, **spent, **evaluation})
     for level, score in evaluation.items():
         log(
             f"eval {level}: pass@1={score['pass_at_1']:.3f} "
             f"success_in_{cfg.eval_samples}={score['success_in_k']:.3f}"
         )
     return {"run_id": run.run_id, "steps": steps, "curve": curve, "evaluation": evaluation}
+
+
+def evaluation_due(cfg: TrainConfig, step: int, rollouts: float, next_eval: float) -> bool:
+    """Whether RL evaluates before `step`: on the step grid (`eval_every`) or once the
+    rollouts generated so far reach the next point of the rollout grid."""
+    if not cfg.eval_problems:
+        return False
+    on_steps = bool(cfg.eval_every) and step % cfg.eval_every == 0
+    on_rollouts = bool(cfg.eval_every_rollouts) and rollouts >= next_eval
+    return on_steps or on_rollouts
+
+
+def reached(cfg: TrainConfig, evaluation: dict[str, dict[str, Any]]) -> bool:
+    """Whether an evaluation's mean in-distribution pass@1 reaches `stop_at_id_pass1`."""
+    ids = [score["pass_at_1"] for score in evaluation.values() if not score["ood"]]
+    return cfg.stop_at_id_pass1 > 0 and bool(ids) and sum(ids) / len(ids) >= cfg.stop_at_id_pass1
 
 
 def train(
