@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import exists, select
+from sqlalchemy import bindparam, exists, select
 
 from service.db.models import ApiKey, utcnow
 from service.db.transaction import Database
@@ -71,21 +71,31 @@ def keys_required(db: Database) -> bool:
 def authenticate(db: Database, key: str | None) -> Principal:
     """The principal of a request carrying ``key`` (or none).
 
+    One prepared Core statement per request, in a read transaction: a key created or
+    revoked a moment ago (by any process) counts from the next request on.
+
     Raises:
         Unauthorized: no key while keys exist, or an unknown or revoked key.
     """
     with db.transaction() as session:
+        connection = session.connection()
         if key is None:
-            if session.scalar(select(exists().where(ApiKey.revoked_at.is_(None)))):
+            if connection.execute(_ANY_ACTIVE_KEY).scalar():
                 raise Unauthorized(
                     "an API key is required: send 'Authorization: Bearer <key>' "
                     "(in a browser: add ?access_token=<key> to the dashboard's URL)"
                 )
             return OPEN
-        row = session.scalars(select(ApiKey).where(ApiKey.key_hash == hash_key(key))).one_or_none()
+        row = connection.execute(_KEY_BY_HASH, {"b_hash": hash_key(key)}).first()
         if row is None or row.revoked_at is not None:
             raise Unauthorized("unknown or revoked API key")
         return Principal(tenant=row.tenant, can_write=row.kind == "write", key_id=row.id)
+
+
+_ANY_ACTIVE_KEY = select(exists().where(ApiKey.revoked_at.is_(None)))
+_KEY_BY_HASH = select(ApiKey.id, ApiKey.tenant, ApiKey.kind, ApiKey.revoked_at).where(
+    ApiKey.key_hash == bindparam("b_hash")
+)
 
 
 def create_key(

@@ -20,6 +20,7 @@ one file. It holds declarations and their validators only (no storage, no strate
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -33,7 +34,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.json_schema import JsonDict
+from pydantic.json_schema import JsonDict, models_json_schema
 
 from service.curricula.base import option_schema, strategy_option_schemas
 from service.curricula.problems import parse_problem_options
@@ -338,6 +339,42 @@ class SampleRequest(_Body):
     )
 
 
+class SampleManyRequest(_Body):
+    """Many one-problem samples in one call, each as a /sample call with its own id."""
+
+    sample_ids: list[Id] = Field(
+        min_length=1,
+        description="One idempotency key per sample to draw (at most ZPD_MAX_BATCH_SIZE): "
+        "the answer holds one sample of one problem per id, in this order, equal to what "
+        "that many /sample calls with batch_size 1 would draw; an id already stored answers "
+        "its stored sample again.",
+    )
+    purpose: Literal["train", "demonstrations"] = Field(
+        default="train", description="As /sample's purpose, for every sample."
+    )
+    lease_seconds: LeaseSeconds | None = Field(
+        default=None,
+        description="Report each sample (naming its sample_id) within this time, or it "
+        "counts as expired. Default: ZPD_SAMPLE_LEASE_SECONDS.",
+    )
+    group_size: Rollouts = Field(
+        default=8, description="As /sample's group_size: rollouts per problem."
+    )
+
+    def one_sample_requests(self) -> list[SampleRequest]:
+        """The /sample requests this call answers, in order."""
+        return [
+            SampleRequest(
+                batch_size=1,
+                sample_id=sample_id,
+                purpose=self.purpose,
+                lease_seconds=self.lease_seconds,
+                group_size=self.group_size,
+            )
+            for sample_id in self.sample_ids
+        ]
+
+
 def _absent(value: Any) -> bool:
     return value is None
 
@@ -379,6 +416,10 @@ class SampleOut(BaseModel):
     step: int
     probabilities: dict[str, float]
     items: list[SampleItem]
+
+
+class SamplesOut(BaseModel):
+    samples: list[SampleOut] = Field(description="One sample per requested sample_id, in order.")
 
 
 _ONE_SIGNAL: JsonDict = {
@@ -526,6 +567,20 @@ class ErrorOut(BaseModel):
     error: ErrorBody
 
 
+def with_body_schemas(schema: dict[str, Any], models: Sequence[type[BaseModel]]) -> dict[str, Any]:
+    """``schema`` (the app's OpenAPI document) with the JSON Schemas of ``models`` (and the
+    models they hold) among its components: the bodies that routes parse themselves and
+    document with a ``$ref`` (``openapi_extra``), as FastAPI would for a body parameter."""
+    _, top = models_json_schema(
+        [(model, "validation") for model in models], ref_template="#/components/schemas/{model}"
+    )
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for name, definition in top.get("$defs", {}).items():
+        components.setdefault(name, definition)
+    schema["components"]["schemas"] = dict(sorted(components.items()))
+    return schema
+
+
 def limit_openapi(schema: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """``schema`` (the app's OpenAPI document) with the ``ZPD_MAX_*`` limits of ``settings``
     written in as ``maximum`` / ``maxItems``, so the document describes this service."""
@@ -540,6 +595,8 @@ def limit_openapi(schema: dict[str, Any], settings: Settings) -> dict[str, Any]:
                 variant[key] = value
 
     limit("SampleRequest", "batch_size", "maximum", settings.max_batch_size)
+    limit("SampleManyRequest", "sample_ids", "maxItems", settings.max_batch_size)
+    limit("SampleManyRequest", "group_size", "maximum", settings.max_rollouts)
     limit("ReportRequest", "results", "maxItems", settings.max_results)
     limit("ProblemResult", "rewards", "maxItems", settings.max_rollouts)
     limit("ProblemResult", "advantages", "maxItems", settings.max_rollouts)

@@ -29,7 +29,7 @@ from service.errors import PayloadTooLarge, Unavailable, ZPDError
 from service.events import EventBus, event_bus_for
 from service.observability import install_observability
 from service.ratelimit import RateLimited, RateLimiter
-from service.schemas import limit_openapi
+from service.schemas import limit_openapi, with_body_schemas
 from service.settings import Settings, get_settings
 
 log = logging.getLogger("zpd")
@@ -111,7 +111,8 @@ def create_app(
 
     def openapi() -> dict[str, Any]:  # the document states this service's ZPD_MAX_* limits
         if app.openapi_schema is None:
-            app.openapi_schema = limit_openapi(FastAPI.openapi(app), settings)
+            document = with_body_schemas(FastAPI.openapi(app), runs.BODY_MODELS)
+            app.openapi_schema = limit_openapi(document, settings)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
     JSON,
@@ -14,10 +14,14 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Select,
     String,
+    Table,
     UniqueConstraint,
+    bindparam,
+    select,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 
 def utcnow() -> datetime:
@@ -31,6 +35,51 @@ def new_id() -> str:
 
 class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+M = TypeVar("M", bound=Base)
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core table of a mapped class (for Core statements on the hot paths)."""
+    return cast(Table, model.__table__)
+
+
+def insert_row(session: Session, row: Base) -> None:
+    """Store a new, fully built ``row`` with one Core ``INSERT`` in ``session``'s transaction.
+
+    For the hot paths (a sample or report row per call): the row object stays detached
+    (no identity map, no flush); its generated primary key is not read back, and every
+    column the database should fill must be set (``None`` columns are sent as NULL,
+    except an unset autoincrement key).
+    """
+    table = table_of(type(row))
+    values = {
+        column.key: getattr(row, column.key)
+        for column in table.columns
+        if not (column.primary_key and column.autoincrement and getattr(row, column.key) is None)
+    }
+    session.connection().execute(table.insert(), values)
+
+
+def find_by_key(session: Session, model: type[M], run_id: str, key: str, value: str) -> M | None:
+    """The ``model`` row of ``run_id`` whose ``key`` column is ``value`` (a unique client
+    id: ``sample_id``, ``report_id``), read with one prepared Core ``SELECT``, detached.
+
+    The miss, the common case, costs one statement and builds no object.
+    """
+    statement = _BY_KEY.get((model, key))
+    if statement is None:
+        table = table_of(model)
+        statement = select(table).where(
+            table.c.run_id == bindparam("b_run_id"), table.c[key] == bindparam("b_key")
+        )
+        _BY_KEY[(model, key)] = statement
+    found = session.connection().execute(statement, {"b_run_id": run_id, "b_key": value}).first()
+    return None if found is None else model(**found._asdict())
+
+
+_BY_KEY: dict[tuple[type[Base], str], Select[Any]] = {}
 
 
 class Run(Base):

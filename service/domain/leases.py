@@ -18,13 +18,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from service import observability
-from service.db.models import Run, Sample
+from service.db.models import Run, Sample, table_of
 
 
 @dataclass(frozen=True)
@@ -63,21 +62,25 @@ def lease_counts(session: Session, run_ids: Sequence[str], now: datetime) -> dic
     return counts
 
 
+_SAMPLES = table_of(Sample).c
+_EXPIRE = (
+    update(table_of(Sample))
+    .where(
+        _SAMPLES.run_id == bindparam("b_run_id"),
+        _SAMPLES.reported_at.is_(None),
+        _SAMPLES.expired_at.is_(None),
+        _SAMPLES.lease_expires_at < bindparam("b_now"),
+    )
+    .values(expired_at=bindparam("b_now"))
+)
+
+
 def expire_leases(session: Session, run: Run, now: datetime) -> int:
     """Mark the run's samples whose lease ran out unreported before ``now``; returns how
     many. The caller holds the run's lock."""
-    result = session.execute(
-        update(Sample)
-        .where(
-            Sample.run_id == run.id,
-            Sample.reported_at.is_(None),
-            Sample.expired_at.is_(None),
-            Sample.lease_expires_at < now,
-        )
-        .values(expired_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    expired = int(cast(CursorResult[Any], result).rowcount or 0)
+    # a Core statement on the session's connection: no ORM bulk-update machinery per call
+    result = session.connection().execute(_EXPIRE, {"b_run_id": run.id, "b_now": now})
+    expired = int(result.rowcount or 0)
     if expired:
         run.samples_expired += expired
         observability.record_lease_expiries(expired)

@@ -25,21 +25,110 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session, class_mapper, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
-from service.db.models import Run
+from service.db.models import Arm, Run, table_of
 from service.db.transaction import Database
 from service.errors import NotFound
 
+T = TypeVar("T")
 
-def _load_run(session: Session, run_id: str, tenant: str | None, lock: bool) -> Run:
+_RUNS = table_of(Run)
+_ARMS = table_of(Arm)
+_RUN_COLUMNS = tuple(c.key for c in _RUNS.columns)
+_ARM_COLUMNS = tuple(c.key for c in _ARMS.columns)
+# the arm columns a write may change (id, run_id, position, name, size and tags never do)
+_ARM_STATE = (
+    "times_sampled",
+    "times_reported",
+    "last_reward",
+    "outcome_sum",
+    "outcome_count",
+    "cursor",
+    "members",
+)
+_ARM_STATE_AT = tuple(_ARM_COLUMNS.index(name) for name in _ARM_STATE)
+_ARM_BINDS = tuple(f"b_{name}" for name in _ARM_STATE)
+_SELECT_RUN = select(_RUNS).where(_RUNS.c.id == bindparam("b_id")).with_for_update()
+_SELECT_TENANT_RUN = _SELECT_RUN.where(_RUNS.c.tenant == bindparam("b_tenant"))
+_SELECT_ARMS = (
+    select(_ARMS).where(_ARMS.c.run_id == bindparam("b_run_id")).order_by(_ARMS.c.position)
+)
+_UPDATE_ARM = (
+    update(_ARMS)
+    .where(_ARMS.c.id == bindparam("arm_id"))
+    .values({name: bindparam(f"b_{name}") for name in _ARM_STATE})
+)
+
+
+class LockedRun:
+    """A run read with Core under its lock, as a detached :class:`Run` with its arms.
+
+    The rows are read with two plain statements and turned into ``Run``/``Arm`` objects
+    that no session tracks: the callers change their attributes as before, and
+    :meth:`write_back` stores what changed with one ``UPDATE`` of the run and one
+    executemany ``UPDATE`` of the changed arms, instead of the ORM's identity map and
+    unit of work (an ``UPDATE`` per arm on every flush).
+    """
+
+    def __init__(self, session: Session, run_id: str, tenant: str | None) -> None:
+        connection = session.connection()
+        if tenant is None:
+            row = connection.execute(_SELECT_RUN, {"b_id": run_id}).one_or_none()
+        else:
+            row = connection.execute(
+                _SELECT_TENANT_RUN, {"b_id": run_id, "b_tenant": tenant}
+            ).one_or_none()
+        if row is None:
+            raise NotFound(f"run {run_id!r} does not exist", {"run_id": run_id})
+        arm_rows = connection.execute(_SELECT_ARMS, {"b_run_id": run_id}).all()
+        self._run_before = tuple(row)
+        self._arms_before = [tuple(r[i] for i in _ARM_STATE_AT) for r in arm_rows]
+        self.run = _detached(Run, _RUN_COLUMNS, self._run_before)
+        arms = [_detached(Arm, _ARM_COLUMNS, tuple(r)) for r in arm_rows]
+        set_committed_value(self.run, "arms", arms)
+
+    def write_back(self, session: Session) -> None:
+        """Store the run's and its arms' changed columns (nothing when nothing changed)."""
+        connection = session.connection()
+        run = self.run
+        changed: dict[str, Any] = {
+            name: getattr(run, name)
+            for name, before in zip(_RUN_COLUMNS, self._run_before, strict=True)
+            if not _same(getattr(run, name), before)
+        }
+        if changed:
+            connection.execute(update(_RUNS).where(_RUNS.c.id == run.id).values(changed))
+        params = []
+        for arm, before in zip(run.arms, self._arms_before, strict=True):
+            now = tuple(getattr(arm, name) for name in _ARM_STATE)
+            if not all(map(_same, now, before)):
+                params.append({"arm_id": arm.id, **dict(zip(_ARM_BINDS, now, strict=True))})
+        if params:
+            connection.execute(_UPDATE_ARM, params)
+
+
+def _detached(cls: type[T], columns: tuple[str, ...], values: tuple[Any, ...]) -> T:
+    """An instance of a mapped class holding ``values``, as the ORM's loader fills one
+    (straight into its ``__dict__``, no events), but in no session."""
+    instance: T = class_mapper(cls).class_manager.new_instance()
+    instance.__dict__.update(zip(columns, values, strict=True))
+    return instance
+
+
+def _same(now: Any, before: Any) -> bool:
+    # identity first: JSON columns are replaced, never changed in place
+    return now is before or (type(now) is type(before) and now == before)
+
+
+def _load_run(session: Session, run_id: str, tenant: str | None) -> Run:
     query = select(Run).where(Run.id == run_id).options(selectinload(Run.arms))
     if tenant is not None:
         query = query.where(Run.tenant == tenant)
-    if lock:
-        query = query.with_for_update(of=Run)
     run = session.scalars(query).one_or_none()
     if run is None:
         raise NotFound(f"run {run_id!r} does not exist", {"run_id": run_id})
@@ -52,6 +141,10 @@ def locked_run(
 ) -> Iterator[tuple[Session, Run]]:
     """A write transaction holding ``run_id``'s lock, and the run with its arms.
 
+    The run is not tracked by the session (see :class:`LockedRun`): change its and its
+    arms' attributes; what changed is written when the block ends, before the commit.
+    Other rows (samples, reports, ``problem_stats``) go through ``session`` as usual.
+
     Args:
         tenant: only a run of this tenant is found (None: any tenant, for operators).
 
@@ -63,7 +156,9 @@ def locked_run(
         Unavailable: the database is unreachable; nothing was written.
     """
     with db.transaction(write=True) as session:
-        yield session, _load_run(session, run_id, tenant, lock=True)
+        locked = LockedRun(session, run_id, tenant)
+        yield session, locked.run
+        locked.write_back(session)
 
 
 @contextmanager
@@ -76,4 +171,4 @@ def read_run(
         NotFound: no run has this id (for this tenant).
     """
     with db.transaction() as session:
-        yield session, _load_run(session, run_id, tenant, lock=False)
+        yield session, _load_run(session, run_id, tenant)

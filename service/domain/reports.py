@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 import orjson
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, update
 from sqlalchemy.orm import Session
 
 from service.cache import RunCache
-from service.db.models import Report, Sample, new_id
+from service.db.models import Report, Sample, find_by_key, insert_row, new_id, table_of
 from service.db.transaction import Database
 from service.domain.answers import report_out, strategy_of
 from service.domain.checks import check_result_count, check_results
@@ -69,9 +69,7 @@ def report(
     body_hash = _body_hash(request.sample_id, results)
     with locked_run(db, run_id, tenant=tenant) as (session, run):
         names = [arm.name for arm in run.arms]
-        stored = session.scalars(
-            select(Report).where(Report.run_id == run_id, Report.report_id == report_id)
-        ).one_or_none()
+        stored = find_by_key(session, Report, run_id, "report_id", report_id)
         if stored is not None:
             _check_same_body(stored, body_hash)
             return report_out(run_id, names, stored), True
@@ -107,7 +105,7 @@ def report(
             probabilities=applied.probabilities.tolist(),
             created_at=now,
         )
-        session.add(row)
+        insert_row(session, row)
         run.strategy_state = applied.state
         run.step += 1
         run.updated_at = now
@@ -126,12 +124,23 @@ def _check_same_body(stored: Report, body_hash: str) -> None:
 
 
 def _mark_sample_reported(session: Session, run_id: str, sample_id: str, now: datetime) -> None:
-    row = session.scalars(
-        select(Sample).where(Sample.run_id == run_id, Sample.sample_id == sample_id)
-    ).one_or_none()
-    if row is None:
+    result = session.connection().execute(
+        _MARK_REPORTED, {"b_run_id": run_id, "b_sample_id": sample_id, "b_now": now}
+    )
+    if not result.rowcount:
         raise InvalidRequest(
             f"sample_id {sample_id!r} was not issued by this run", {"sample_id": sample_id}
         )
-    if row.reported_at is None:
-        row.reported_at = now
+
+
+_SAMPLES = table_of(Sample).c
+# one statement: a sample reported before keeps its first reported_at
+_MARK_REPORTED = (
+    update(table_of(Sample))
+    .where(_SAMPLES.run_id == bindparam("b_run_id"), _SAMPLES.sample_id == bindparam("b_sample_id"))
+    .values(
+        reported_at=func.coalesce(
+            _SAMPLES.reported_at, bindparam("b_now", type_=_SAMPLES.reported_at.type)
+        )
+    )
+)

@@ -52,9 +52,10 @@ from service.domain.clock import SYSTEM_CLOCK, Clock
 from service.domain.leases import lease_counts
 from service.domain.locking import read_run
 
-# the write endpoints live in their own modules; callers reach all five through this one
+# the write endpoints live in their own modules; callers reach all six through this one
 from service.domain.reports import report as report
 from service.domain.samples import sample as sample
+from service.domain.samples import sample_many as sample_many
 from service.errors import InvalidRequest
 from service.schemas import (
     AutoArmsSpec,

@@ -10,17 +10,17 @@ batch (see :mod:`service.domain.runs` for the idempotency rules).
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.cache import RunCache
 from service.curricula import draw_batch, sample_rng
 from service.curricula.predictions import all_agree_probability, allocate_rollouts
-from service.db.models import Run, Sample, new_id
+from service.db.models import Run, Sample, find_by_key, insert_row, new_id
 from service.db.transaction import Database
 from service.domain.answers import sample_out, strategy_of
 from service.domain.checks import check_batch_size
@@ -59,60 +59,95 @@ def sample(
     check_batch_size(request.batch_size, settings)
     check_budget(request, settings)
     with locked_run(db, run_id, tenant=tenant) as (session, run):
-        if request.sample_id is not None:
-            stored = session.scalars(
-                select(Sample).where(Sample.run_id == run_id, Sample.sample_id == request.sample_id)
-            ).one_or_none()
-            if stored is not None:
-                if len(stored.indices) != request.batch_size:
-                    raise Conflict(
-                        f"sample_id {request.sample_id!r} was already used for a batch of "
-                        f"{len(stored.indices)}",
-                        {"sample_id": request.sample_id},
-                    )
-                return with_predictions(session, run, tracker_for(run), stored, request)
-        now = clock.now()
-        expire_leases(session, run, now)
-        strategy = strategy_of(run)
-        tracker = tracker_for(run)
-        probabilities = tracker.restrict(strategy.probabilities(run.strategy_state, run.step))
-        rng = sample_rng(run.seed, run.samples)
-        batch = draw_batch(
-            probabilities,
-            request.batch_size,
-            rng,
-            seed=run.seed,
-            sizes=tracker.sizes(),
-            drawn_before=[arm.cursor for arm in run.arms],
-        )
-        demonstrations = request.purpose == "demonstrations"
-        indices, consumed = tracker.pick(session, batch, rng, demonstrations)
-        for arm, count, passed in zip(
-            run.arms, batch.counts.tolist(), consumed.tolist(), strict=True
-        ):
-            arm.times_sampled += count
-            arm.cursor += passed
-        if demonstrations:
-            run.demonstrations += request.batch_size
-        lease = request.lease_seconds or settings.sample_lease_seconds
-        row = Sample(
-            run_id=run.id,
-            sample_id=request.sample_id or new_id(),
-            seq=run.samples,
-            step=run.step,
-            probabilities=probabilities.tolist(),
-            arm_positions=batch.arms.tolist(),
-            indices=indices.tolist(),
-            created_at=now,
-            lease_expires_at=now + timedelta(seconds=lease),
-        )
-        run.samples += 1
-        run.updated_at = row.created_at
-        session.add(row)
-        answer = with_predictions(session, run, tracker, row, request)
+        answer = _sample_locked(session, run, request, settings, clock.now())
     if cache:
         cache.invalidate(run_id)
     return answer
+
+
+def sample_many(
+    db: Database,
+    run_id: str,
+    requests: Sequence[SampleRequest],
+    settings: Settings,
+    tenant: str | None = None,
+    cache: RunCache | None = None,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+) -> list[SampleOut]:
+    """Answer ``requests`` as that many consecutive :func:`sample` calls would, in one
+    locked transaction (one lock, one commit, one moment ``now`` for every lease).
+
+    For asynchronous trainers: k rollout workers each get their own sample (and
+    ``sample_id``) from one call. The k-th request draws with the generator of (seed, k-th
+    sample of the run), so the answers equal those of k calls in a row; a ``sample_id``
+    already stored answers its stored batch, as in :func:`sample`.
+
+    Raises:
+        As :func:`sample`; InvalidRequest also when the requests draw more than
+        ``max_batch_size`` problems in all. Nothing is stored unless every request is.
+    """
+    for request in requests:
+        check_budget(request, settings)
+    check_batch_size(sum(request.batch_size for request in requests), settings)
+    with locked_run(db, run_id, tenant=tenant) as (session, run):
+        now = clock.now()
+        answers = [_sample_locked(session, run, request, settings, now) for request in requests]
+    if cache:
+        cache.invalidate(run_id)
+    return answers
+
+
+def _sample_locked(
+    session: Session, run: Run, request: SampleRequest, settings: Settings, now: datetime
+) -> SampleOut:
+    """One sample call's work, inside the caller's :func:`locked_run` block."""
+    if request.sample_id is not None:
+        stored = find_by_key(session, Sample, run.id, "sample_id", request.sample_id)
+        if stored is not None:
+            if len(stored.indices) != request.batch_size:
+                raise Conflict(
+                    f"sample_id {request.sample_id!r} was already used for a batch of "
+                    f"{len(stored.indices)}",
+                    {"sample_id": request.sample_id},
+                )
+            return with_predictions(session, run, tracker_for(run), stored, request)
+    expire_leases(session, run, now)
+    strategy = strategy_of(run)
+    tracker = tracker_for(run)
+    probabilities = tracker.restrict(strategy.probabilities(run.strategy_state, run.step))
+    rng = sample_rng(run.seed, run.samples)
+    batch = draw_batch(
+        probabilities,
+        request.batch_size,
+        rng,
+        seed=run.seed,
+        sizes=tracker.sizes(),
+        drawn_before=[arm.cursor for arm in run.arms],
+    )
+    demonstrations = request.purpose == "demonstrations"
+    indices, consumed = tracker.pick(session, batch, rng, demonstrations)
+    for arm, count, passed in zip(run.arms, batch.counts.tolist(), consumed.tolist(), strict=True):
+        arm.times_sampled += count
+        arm.cursor += passed
+    if demonstrations:
+        run.demonstrations += request.batch_size
+    lease = request.lease_seconds or settings.sample_lease_seconds
+    row = Sample(
+        run_id=run.id,
+        sample_id=request.sample_id or new_id(),
+        seq=run.samples,
+        step=run.step,
+        probabilities=probabilities.tolist(),
+        arm_positions=batch.arms.tolist(),
+        indices=indices.tolist(),
+        created_at=now,
+        lease_expires_at=now + timedelta(seconds=lease),
+    )
+    run.samples += 1
+    run.updated_at = row.created_at
+    insert_row(session, row)
+    return with_predictions(session, run, tracker, row, request)
 
 
 def check_budget(request: SampleRequest, settings: Settings) -> None:

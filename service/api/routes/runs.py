@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from service import observability
 from service.api.deps import (
@@ -16,6 +17,8 @@ from service.api.deps import (
     PrincipalDep,
     SettingsDep,
     WriterDep,
+    parse_body,
+    writer_in_this_thread,
 )
 from service.domain import history as history_domain
 from service.domain import rewind as rewind_domain
@@ -31,8 +34,10 @@ from service.schemas import (
     RewindRequest,
     RunList,
     RunOut,
+    SampleManyRequest,
     SampleOut,
     SampleRequest,
+    SamplesOut,
 )
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -85,36 +90,139 @@ def get_run(run_id: str, db: DbDep, who: PrincipalDep, cache: CacheDep, clock: C
     return domain.get_run(db, run_id, who.tenant, cache, clock=clock)
 
 
-@router.post("/{run_id}/sample", response_model=SampleOut)
-def sample(
+def json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` documenting a body the route parses itself (:func:`parse_body`);
+    the app adds ``model``'s schema to the document's components (``BODY_MODELS``)."""
+    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+# the bodies the hot routes parse from their bytes (their schemas join the OpenAPI document)
+BODY_MODELS: tuple[type[BaseModel], ...] = (SampleRequest, SampleManyRequest, ReportRequest)
+
+
+# The hot routes: the endpoint reads the body's bytes; the function named after the route
+# does the rest (the key, the body, the domain call, the answer) in one thread-pool hop.
+
+
+@router.post(
+    "/{run_id}/sample",
+    name="sample",
+    response_model=SampleOut,
+    openapi_extra=json_body(SampleRequest),
+)
+async def post_sample(
     run_id: str,
-    body: SampleRequest,
+    request: Request,
     db: DbDep,
     settings: SettingsDep,
     events: EventsDep,
-    who: WriterDep,
     cache: CacheDep,
     clock: ClockDep,
 ) -> Response:
     """Draw ``batch_size`` problems to train on next."""
+    raw = await request.body()
+    return await run_in_threadpool(sample, run_id, request, raw, db, settings, events, cache, clock)
+
+
+def sample(
+    run_id: str,
+    request: Request,
+    raw: bytes,
+    db: DbDep,
+    settings: SettingsDep,
+    events: EventsDep,
+    cache: CacheDep,
+    clock: ClockDep,
+) -> Response:
+    """``POST /v1/runs/{run_id}/sample``'s work, in a thread-pool thread."""
+    who = writer_in_this_thread(request)
+    body = parse_body(SampleRequest, raw)
     answer = domain.sample(db, run_id, body, settings, who.tenant, cache, clock=clock)
     observability.record_sample(db, run_id, len(answer.items))
     events.publish(run_id, {"type": "sample", "sample_id": answer.sample_id, "step": answer.step})
     return json_answer(answer)
 
 
-@router.post("/{run_id}/report", response_model=ReportOut)
-def report(
+@router.post(
+    "/{run_id}/samples",
+    name="samples",
+    response_model=SamplesOut,
+    openapi_extra=json_body(SampleManyRequest),
+)
+async def post_samples(
     run_id: str,
-    body: ReportRequest,
+    request: Request,
     db: DbDep,
     settings: SettingsDep,
     events: EventsDep,
-    who: WriterDep,
+    cache: CacheDep,
+    clock: ClockDep,
+) -> Response:
+    """Draw one problem for each of ``sample_ids`` (for k rollout workers): the samples k
+    ``/sample`` calls of ``batch_size`` 1 would give, in one locked transaction."""
+    raw = await request.body()
+    return await run_in_threadpool(
+        samples, run_id, request, raw, db, settings, events, cache, clock
+    )
+
+
+def samples(
+    run_id: str,
+    request: Request,
+    raw: bytes,
+    db: DbDep,
+    settings: SettingsDep,
+    events: EventsDep,
+    cache: CacheDep,
+    clock: ClockDep,
+) -> Response:
+    """``POST /v1/runs/{run_id}/samples``'s work, in a thread-pool thread."""
+    who = writer_in_this_thread(request)
+    body = parse_body(SampleManyRequest, raw)
+    requests = body.one_sample_requests()
+    answers = domain.sample_many(db, run_id, requests, settings, who.tenant, cache, clock=clock)
+    for answer in answers:
+        observability.record_sample(db, run_id, len(answer.items))
+        events.publish(
+            run_id, {"type": "sample", "sample_id": answer.sample_id, "step": answer.step}
+        )
+    return json_answer(SamplesOut(samples=answers))
+
+
+@router.post(
+    "/{run_id}/report",
+    name="report",
+    response_model=ReportOut,
+    openapi_extra=json_body(ReportRequest),
+)
+async def post_report(
+    run_id: str,
+    request: Request,
+    db: DbDep,
+    settings: SettingsDep,
+    events: EventsDep,
     cache: CacheDep,
     clock: ClockDep,
 ) -> Response:
     """Apply one training step's rewards (or advantages); idempotent on ``report_id``."""
+    raw = await request.body()
+    return await run_in_threadpool(report, run_id, request, raw, db, settings, events, cache, clock)
+
+
+def report(
+    run_id: str,
+    request: Request,
+    raw: bytes,
+    db: DbDep,
+    settings: SettingsDep,
+    events: EventsDep,
+    cache: CacheDep,
+    clock: ClockDep,
+) -> Response:
+    """``POST /v1/runs/{run_id}/report``'s work, in a thread-pool thread."""
+    who = writer_in_this_thread(request)
+    body = parse_body(ReportRequest, raw)
     answer, repeated = domain.report(db, run_id, body, settings, who.tenant, cache, clock=clock)
     observability.record_report(db, run_id, len(body.results), repeated)
     if repeated:
