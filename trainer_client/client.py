@@ -8,8 +8,9 @@
         ...
         client.report(run.run_id, [{"arm": "easy", "rewards": [1.0, 0.0]}], sample.sample_id)
 
-Only idempotent calls are retried (GETs; ``sample``, which always carries a ``sample_id``; and
-``report``, which always carries a ``report_id``); ``create_run`` is sent once.
+Only idempotent calls are retried (GETs; ``sample`` and ``sample_many``, which always carry
+sample ids; and ``report``, which always carries a ``report_id``); ``create_run`` is sent
+once.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel
@@ -32,8 +34,8 @@ from trainer_client._core import (
     StrategyLike,
     SyncHTTPClient,
 )
-from trainer_client.errors import CurriculumError, UnavailableError
-from trainer_client.models import History, Report, RewindResult, Run, Sample
+from trainer_client.errors import CurriculumError, InvalidRequestError, UnavailableError
+from trainer_client.models import History, Report, RewindResult, Run, Sample, SampleBatch
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -161,6 +163,40 @@ class CurriculumClient:
             max_rollouts=max_rollouts,
         )
         return self._execute(call)
+
+    def sample_many(
+        self,
+        run_id: str,
+        count: int,
+        sample_ids: list[str] | None = None,
+        lease_seconds: int | None = None,
+        purpose: str = "train",
+        *,
+        group_size: int | None = None,
+    ) -> list[Sample]:
+        """``count`` samples of one problem each, for ``count`` rollout workers, in one call
+        (``POST /v1/runs/{id}/samples``): the same samples as ``count`` calls of
+        ``sample(run_id, 1)`` in a row, drawn in one locked transaction. Each sample has its
+        own ``sample_id`` (``sample_ids``, generated when omitted), to report on its own;
+        the ids make the call idempotent, so it is retried safely. ``lease_seconds``,
+        ``purpose`` and ``group_size`` apply to every sample, as in :meth:`sample`."""
+        if sample_ids is None:
+            sample_ids = [_core.new_id("s") for _ in range(count)]
+        if count < 1 or len(sample_ids) != count:
+            raise InvalidRequestError(
+                f"count must be >= 1 and match sample_ids, got {count} and {len(sample_ids)}"
+            )
+        body: dict[str, Any] = {"sample_ids": list(sample_ids)}
+        if lease_seconds is not None:
+            body["lease_seconds"] = lease_seconds
+        if purpose != "train":
+            body["purpose"] = purpose
+        if group_size is not None:
+            body["group_size"] = group_size
+        if not run_id:
+            raise InvalidRequestError("run_id must not be empty")
+        path = f"/v1/runs/{quote(run_id, safe='')}/samples"
+        return self._execute(Call("POST", path, SampleBatch, json=body)).samples
 
     def report(
         self,

@@ -144,6 +144,12 @@ class Sample(_Answer):
     items: list[SampleItem]
 
 
+class SampleBatch(_Answer):
+    """The answer of ``sample_many``: one one-problem sample per requested id, in order."""
+
+    samples: list[Sample]
+
+
 class Report(_Answer):
     """The answer of ``report``: the arms' rewards of this step and their new values."""
 
