@@ -20,6 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
     bindparam,
     select,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
@@ -138,6 +139,9 @@ class Arm(Base):
     run: Mapped[Run] = relationship(back_populates="arms")
 
 
+OPEN_SAMPLE = "reported_at IS NULL AND expired_at IS NULL"
+
+
 class Sample(Base):
     """One answered /sample call, stored so a retry with its sample_id answers the same."""
 
@@ -145,7 +149,15 @@ class Sample(Base):
     __table_args__ = (
         UniqueConstraint("run_id", "sample_id", name="uq_samples_run_sample_id"),
         UniqueConstraint("run_id", "seq", name="uq_samples_run_seq"),
-        Index("ix_samples_run_lease", "run_id", "lease_expires_at"),
+        # only open samples (neither reported nor expired): the lease queries read these,
+        # and the index stays as small as the leases outstanding, however old the run
+        Index(
+            "ix_samples_open_lease",
+            "run_id",
+            "lease_expires_at",
+            sqlite_where=text(OPEN_SAMPLE),
+            postgresql_where=text(OPEN_SAMPLE),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
