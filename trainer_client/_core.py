@@ -38,6 +38,7 @@ from trainer_client.models import (
     Run,
     RunList,
     Sample,
+    SampleBatch,
     Strategy,
 )
 
@@ -275,6 +276,33 @@ def sample_call(
     }
     body.update({name: value for name, value in options.items() if value is not None})
     return Call("POST", _run_path(run_id, "/sample"), Sample, json=body)
+
+
+def sample_many_call(
+    run_id: str,
+    count: int,
+    sample_ids: list[str] | None = None,
+    lease_seconds: int | None = None,
+    purpose: str = "train",
+    *,
+    group_size: int | None = None,
+) -> Call[SampleBatch]:
+    """The ``/samples`` request: ``count`` one-problem samples, with ``sample_ids``
+    (generated when omitted, so a retry of the same call is answered from storage)."""
+    if sample_ids is None:
+        sample_ids = [new_id("s") for _ in range(count)]
+    if count < 1 or len(sample_ids) != count:
+        raise InvalidRequestError(
+            f"count must be >= 1 and match sample_ids, got {count} and {len(sample_ids)}"
+        )
+    body: dict[str, Any] = {"sample_ids": list(sample_ids)}
+    if lease_seconds is not None:
+        body["lease_seconds"] = lease_seconds
+    if purpose != "train":
+        body["purpose"] = purpose
+    if group_size is not None:
+        body["group_size"] = group_size
+    return Call("POST", _run_path(run_id, "/samples"), SampleBatch, json=body)
 
 
 def report_call(

@@ -122,6 +122,23 @@ class AsyncCurriculumClient:
         )
         return await self._execute(call)
 
+    async def sample_many(
+        self,
+        run_id: str,
+        count: int,
+        sample_ids: list[str] | None = None,
+        lease_seconds: int | None = None,
+        purpose: str = "train",
+        *,
+        group_size: int | None = None,
+    ) -> list[Sample]:
+        """``count`` one-problem samples for ``count`` rollout workers in one call (see the
+        sync client's :meth:`~trainer_client.client.CurriculumClient.sample_many`)."""
+        call = _core.sample_many_call(
+            run_id, count, sample_ids, lease_seconds, purpose, group_size=group_size
+        )
+        return (await self._execute(call)).samples
+
     async def report(
         self,
         run_id: str,

@@ -18,7 +18,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel
@@ -34,8 +33,8 @@ from trainer_client._core import (
     StrategyLike,
     SyncHTTPClient,
 )
-from trainer_client.errors import CurriculumError, InvalidRequestError, UnavailableError
-from trainer_client.models import History, Report, RewindResult, Run, Sample, SampleBatch
+from trainer_client.errors import CurriculumError, UnavailableError
+from trainer_client.models import History, Report, RewindResult, Run, Sample
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -180,23 +179,10 @@ class CurriculumClient:
         own ``sample_id`` (``sample_ids``, generated when omitted), to report on its own;
         the ids make the call idempotent, so it is retried safely. ``lease_seconds``,
         ``purpose`` and ``group_size`` apply to every sample, as in :meth:`sample`."""
-        if sample_ids is None:
-            sample_ids = [_core.new_id("s") for _ in range(count)]
-        if count < 1 or len(sample_ids) != count:
-            raise InvalidRequestError(
-                f"count must be >= 1 and match sample_ids, got {count} and {len(sample_ids)}"
-            )
-        body: dict[str, Any] = {"sample_ids": list(sample_ids)}
-        if lease_seconds is not None:
-            body["lease_seconds"] = lease_seconds
-        if purpose != "train":
-            body["purpose"] = purpose
-        if group_size is not None:
-            body["group_size"] = group_size
-        if not run_id:
-            raise InvalidRequestError("run_id must not be empty")
-        path = f"/v1/runs/{quote(run_id, safe='')}/samples"
-        return self._execute(Call("POST", path, SampleBatch, json=body)).samples
+        call = _core.sample_many_call(
+            run_id, count, sample_ids, lease_seconds, purpose, group_size=group_size
+        )
+        return self._execute(call).samples
 
     def report(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
@@ -117,3 +118,29 @@ def _under_body(errors: list[Any]) -> list[dict[str, Any]]:
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 WriterDep = Annotated[Principal, Depends(get_writer)]
+
+
+@dataclass(frozen=True)
+class Hot:
+    """What a hot route's work needs: the request (for its key) and the app's parts."""
+
+    request: Request
+    db: Database
+    settings: Settings
+    events: EventBus
+    cache: RunCache
+    clock: Clock
+
+
+async def hot_parts(
+    request: Request,
+    db: DbDep,
+    settings: SettingsDep,
+    events: EventsDep,
+    cache: CacheDep,
+    clock: ClockDep,
+) -> Hot:
+    return Hot(request, db, settings, events, cache, clock)
+
+
+HotDep = Annotated[Hot, Depends(hot_parts)]

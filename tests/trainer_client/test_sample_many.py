@@ -7,6 +7,7 @@ twin run (same arms, strategy and seed) must give exactly the samples that one
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 
 from tests.conftest import LiveServer
 from tests.trainer_client.conftest import FAST_RETRY, REPO_ROOT
-from trainer_client import CurriculumClient
+from trainer_client import AsyncCurriculumClient, CurriculumClient
 from trainer_client.errors import InvalidRequestError
 from trainer_client.models import Sample
 
@@ -101,3 +102,20 @@ def test_sample_many_over_the_limit_is_refused_and_changes_nothing(small_service
         assert client.get_run(run.run_id).samples == 0
         assert len(client.sample_many(run.run_id, 4)) == 4
         assert client.get_run(run.run_id).samples == 4
+
+
+def test_async_sample_many_draws_what_the_sync_call_draws(
+    client: CurriculumClient, zpd_url: str
+) -> None:
+    sync_run = client.create_run("sync", ARMS, {"name": "sec"}, seed=21)
+    async_run = client.create_run("async", ARMS, {"name": "sec"}, seed=21)
+
+    async def draw() -> list[Sample]:
+        async with AsyncCurriculumClient(zpd_url, retry=FAST_RETRY) as aclient:
+            return await aclient.sample_many(async_run.run_id, 4, lease_seconds=600)
+
+    batch = asyncio.run(draw())
+    assert [drawn(s) for s in batch] == [
+        drawn(s) for s in client.sample_many(sync_run.run_id, 4, lease_seconds=600)
+    ]
+    assert len({s.sample_id for s in batch}) == 4

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
@@ -14,6 +14,8 @@ from service.api.deps import (
     ClockDep,
     DbDep,
     EventsDep,
+    Hot,
+    HotDep,
     PrincipalDep,
     SettingsDep,
     WriterDep,
@@ -23,6 +25,7 @@ from service.api.deps import (
 from service.domain import history as history_domain
 from service.domain import rewind as rewind_domain
 from service.domain import runs as domain
+from service.events import EventBus
 from service.schemas import (
     CreateRunRequest,
     ErrorOut,
@@ -111,36 +114,20 @@ BODY_MODELS: tuple[type[BaseModel], ...] = (SampleRequest, SampleManyRequest, Re
     response_model=SampleOut,
     openapi_extra=json_body(SampleRequest),
 )
-async def post_sample(
-    run_id: str,
-    request: Request,
-    db: DbDep,
-    settings: SettingsDep,
-    events: EventsDep,
-    cache: CacheDep,
-    clock: ClockDep,
-) -> Response:
+async def post_sample(run_id: str, hot: HotDep) -> Response:
     """Draw ``batch_size`` problems to train on next."""
-    raw = await request.body()
-    return await run_in_threadpool(sample, run_id, request, raw, db, settings, events, cache, clock)
+    return await run_in_threadpool(sample, run_id, await hot.request.body(), hot)
 
 
-def sample(
-    run_id: str,
-    request: Request,
-    raw: bytes,
-    db: DbDep,
-    settings: SettingsDep,
-    events: EventsDep,
-    cache: CacheDep,
-    clock: ClockDep,
-) -> Response:
+def sample(run_id: str, raw: bytes, hot: Hot) -> Response:
     """``POST /v1/runs/{run_id}/sample``'s work, in a thread-pool thread."""
-    who = writer_in_this_thread(request)
+    who = writer_in_this_thread(hot.request)
     body = parse_body(SampleRequest, raw)
-    answer = domain.sample(db, run_id, body, settings, who.tenant, cache, clock=clock)
-    observability.record_sample(db, run_id, len(answer.items))
-    events.publish(run_id, {"type": "sample", "sample_id": answer.sample_id, "step": answer.step})
+    answer = domain.sample(
+        hot.db, run_id, body, hot.settings, who.tenant, hot.cache, clock=hot.clock
+    )
+    observability.record_sample(hot.db, run_id, len(answer.items))
+    publish_sample(hot.events, run_id, answer)
     return json_answer(answer)
 
 
@@ -150,43 +137,28 @@ def sample(
     response_model=SamplesOut,
     openapi_extra=json_body(SampleManyRequest),
 )
-async def post_samples(
-    run_id: str,
-    request: Request,
-    db: DbDep,
-    settings: SettingsDep,
-    events: EventsDep,
-    cache: CacheDep,
-    clock: ClockDep,
-) -> Response:
+async def post_samples(run_id: str, hot: HotDep) -> Response:
     """Draw one problem for each of ``sample_ids`` (for k rollout workers): the samples k
     ``/sample`` calls of ``batch_size`` 1 would give, in one locked transaction."""
-    raw = await request.body()
-    return await run_in_threadpool(
-        samples, run_id, request, raw, db, settings, events, cache, clock
-    )
+    return await run_in_threadpool(samples, run_id, await hot.request.body(), hot)
 
 
-def samples(
-    run_id: str,
-    request: Request,
-    raw: bytes,
-    db: DbDep,
-    settings: SettingsDep,
-    events: EventsDep,
-    cache: CacheDep,
-    clock: ClockDep,
-) -> Response:
+def samples(run_id: str, raw: bytes, hot: Hot) -> Response:
     """``POST /v1/runs/{run_id}/samples``'s work, in a thread-pool thread."""
-    who = writer_in_this_thread(request)
+    who = writer_in_this_thread(hot.request)
     body = parse_body(SampleManyRequest, raw)
-    requests = body.one_sample_requests()
-    answers = domain.sample_many(db, run_id, requests, settings, who.tenant, cache, clock=clock)
+    answers = domain.sample_many(
+        hot.db,
+        run_id,
+        body.one_sample_requests(),
+        hot.settings,
+        who.tenant,
+        hot.cache,
+        clock=hot.clock,
+    )
     for answer in answers:
-        observability.record_sample(db, run_id, len(answer.items))
-        events.publish(
-            run_id, {"type": "sample", "sample_id": answer.sample_id, "step": answer.step}
-        )
+        observability.record_sample(hot.db, run_id, len(answer.items))
+        publish_sample(hot.events, run_id, answer)
     return json_answer(SamplesOut(samples=answers))
 
 
@@ -196,39 +168,28 @@ def samples(
     response_model=ReportOut,
     openapi_extra=json_body(ReportRequest),
 )
-async def post_report(
-    run_id: str,
-    request: Request,
-    db: DbDep,
-    settings: SettingsDep,
-    events: EventsDep,
-    cache: CacheDep,
-    clock: ClockDep,
-) -> Response:
+async def post_report(run_id: str, hot: HotDep) -> Response:
     """Apply one training step's rewards (or advantages); idempotent on ``report_id``."""
-    raw = await request.body()
-    return await run_in_threadpool(report, run_id, request, raw, db, settings, events, cache, clock)
+    return await run_in_threadpool(report, run_id, await hot.request.body(), hot)
 
 
-def report(
-    run_id: str,
-    request: Request,
-    raw: bytes,
-    db: DbDep,
-    settings: SettingsDep,
-    events: EventsDep,
-    cache: CacheDep,
-    clock: ClockDep,
-) -> Response:
+def report(run_id: str, raw: bytes, hot: Hot) -> Response:
     """``POST /v1/runs/{run_id}/report``'s work, in a thread-pool thread."""
-    who = writer_in_this_thread(request)
+    who = writer_in_this_thread(hot.request)
     body = parse_body(ReportRequest, raw)
-    answer, repeated = domain.report(db, run_id, body, settings, who.tenant, cache, clock=clock)
-    observability.record_report(db, run_id, len(body.results), repeated)
+    answer, repeated = domain.report(
+        hot.db, run_id, body, hot.settings, who.tenant, hot.cache, clock=hot.clock
+    )
+    observability.record_report(hot.db, run_id, len(body.results), repeated)
     if repeated:
         return json_answer(answer, {"Idempotent-Replayed": "true"})
-    events.publish(run_id, {"type": "report", **answer.model_dump()})
+    hot.events.publish(run_id, {"type": "report", **answer.model_dump()})
     return json_answer(answer)
+
+
+def publish_sample(events: EventBus, run_id: str, answer: SampleOut) -> None:
+    """The dashboard's event for an answered sample."""
+    events.publish(run_id, {"type": "sample", "sample_id": answer.sample_id, "step": answer.step})
 
 
 @router.get("/{run_id}/history", response_model=HistoryOut)
