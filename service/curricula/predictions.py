@@ -63,29 +63,39 @@ def all_agree_probability(alpha: np.ndarray, beta: np.ndarray, n: np.ndarray | i
 
 
 def pooled_prior(
-    solved: np.ndarray, failed: np.ndarray, max_strength: float, min_problems: int = 8
+    solved: np.ndarray,
+    failed: np.ndarray,
+    max_strength: float,
+    min_problems: int = 8,
+    weights: np.ndarray | None = None,
 ) -> tuple[float, float]:
     """Method-of-moments Beta(a0, b0) of an arm's pass rates (see the module docstring).
 
-    Falls back to Beta(1, 1) when fewer than ``min_problems`` problems carry a rollout.
+    ``weights`` (one per problem, default equal) make the moments weighted averages: a
+    stratified sample (a few problems read from each of several groups) counts each
+    problem for the share of its group it stands for. Falls back to Beta(1, 1) when fewer
+    than ``min_problems`` problems carry a rollout.
     """
     solved = np.asarray(solved, dtype=np.float64)
     failed = np.asarray(failed, dtype=np.float64)
+    w = np.ones(len(solved)) if weights is None else np.asarray(weights, dtype=np.float64)
     m = solved + failed
-    seen = m > 0
+    seen = (m > 0) & (w > 0)
     if np.count_nonzero(seen) < min_problems:
         return 1.0, 1.0
-    rate = solved[seen] / m[seen]
-    mu = float(rate.mean())
-    edge = 0.5 / (float(m[seen].sum()) + 1.0)  # all solved (or none): keep a0, b0 > 0
-    mu = min(max(mu, edge), 1.0 - edge)
-    several = m[seen] >= 2
+    rate, m, w = solved[seen] / m[seen], m[seen], w[seen]
+    mu = float(np.average(rate, weights=w))
+    edge = 0.5 / (float(m.sum()) + 1.0)  # all solved (or none): keep a0, b0 > 0
+    several = m >= 2
     noise = (
-        float((rate[several] * (1 - rate[several]) / (m[seen][several] - 1)).mean())
+        float(
+            np.average(rate[several] * (1 - rate[several]) / (m[several] - 1), weights=w[several])
+        )
         if several.any()
         else 0.0
     )
-    spread = float(rate.var()) - noise
+    spread = float(np.average((rate - mu) ** 2, weights=w)) - noise
+    mu = min(max(mu, edge), 1.0 - edge)
     strength = mu * (1 - mu) / spread - 1.0 if spread > 0 else max_strength
     strength = float(np.clip(strength, 2.0, max_strength))
     return mu * strength, (1.0 - mu) * strength

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from service.curricula.auto_arms import AutoArmOptions, draw_keys, member_arms
 from service.curricula.permutation import draw_indices
+from service.curricula.predictions import pooled_prior
 from service.curricula.problems import (
     ProblemOptions,
     choose_failures,
@@ -292,3 +293,48 @@ def record_outcomes(
         for i, c, m, k in zip(idxs, counts, new.tolist(), keys.tolist(), strict=True)
     ]
     upsert_stats(session, rows, ("solved", "failed", "last_step", "member_of"))
+
+
+# problems read per pass-rate bucket of a cluster to fit its pooled prior
+POOL_PER_BUCKET = 64
+
+
+def cluster_prior(
+    session: Session, run: Run, auto: AutoArmOptions, cluster: int, options: ProblemOptions
+) -> tuple[float, float]:
+    """The pooled prior of a cluster's problems (``prior: "pooled"``): the method-of-moments
+    Beta of the pass rates of the problems near them in embedding space, the cluster's
+    problems with evidence.
+
+    Those sit in the cluster's pass-rate buckets; up to ``POOL_PER_BUCKET`` are read from
+    each bucket (the first by draw key, a random order fixed per problem: a uniform sample
+    of the bucket), and
+    each counts for the share of its bucket's members it stands for. A run without
+    embeddings has one cluster: the prior is pooled over every problem with evidence.
+    """
+    first = auto.unseen_arm(cluster) + 1
+    solved: list[float] = []
+    failed: list[float] = []
+    weights: list[float] = []
+    for arm in range(first, first + len(auto.buckets) + 1):
+        members = run.arms[arm].members or 0
+        if not members:
+            continue
+        rows = session.execute(
+            select(ProblemStat.solved, ProblemStat.failed, ProblemStat.last_step)
+            .where(
+                ProblemStat.run_id == run.id,
+                ProblemStat.member_of == arm,
+            )
+            .order_by(ProblemStat.draw_key)
+            .limit(POOL_PER_BUCKET)
+        ).all()
+        if not rows:
+            continue
+        last = np.array([r[2] for r in rows])
+        solved.extend(decay(np.array([r[0] for r in rows]), last, run.step, options.discount))
+        failed.extend(decay(np.array([r[1] for r in rows]), last, run.step, options.discount))
+        weights.extend([members / len(rows)] * len(rows))
+    return pooled_prior(
+        np.array(solved), np.array(failed), options.prior_strength, weights=np.array(weights)
+    )

@@ -199,7 +199,17 @@ class AutomaticArms:
         # every problem's counts live under arm 0, keyed by its pool index
         pool = np.zeros(len(indices), dtype=np.int64)
         solved, failed = problems.evidence_of(session, self.run, pool, indices, self.options)
-        return 1.0 + solved, 1.0 + failed, solved, failed
+        if self.options.prior != "pooled":
+            return 1.0 + solved, 1.0 + failed, solved, failed
+        # the prior of a slot's problem: pooled over its embedding cluster (its neighbours)
+        clusters = np.asarray(slot_arms, dtype=np.int64) // self.auto.per_cluster
+        priors = {
+            int(c): auto_arms.cluster_prior(session, self.run, self.auto, int(c), self.options)
+            for c in np.unique(clusters).tolist()
+        }
+        prior_a = np.array([priors[int(c)][0] for c in clusters])
+        prior_b = np.array([priors[int(c)][1] for c in clusters])
+        return prior_a + solved, prior_b + failed, solved, failed
 
 
 def tracker_for(run: Run) -> ProblemTracker:

@@ -205,3 +205,32 @@ def test_bad_report_leaves_the_arms_unchanged(client: TestClient) -> None:
     response = client.post(f"/v1/runs/{rid}/report", json={"results": results})
     assert response.status_code == 422 and "outside" in response.text
     assert members(client, rid) == before
+
+
+def test_pooled_prior_comes_from_the_problems_embedding_cluster(client: TestClient) -> None:
+    rng = np.random.default_rng(1)
+    group = np.repeat([0, 1], 12)
+    vectors = rng.normal(0.0, 0.1, size=(24, 3)) + 10.0 * group[:, None]
+    run = create(
+        client,
+        {"buckets": [0.5], "clusters": 2, "embeddings": vectors.tolist()},
+        problems={"prior": "pooled", "prior_strength": 100},
+    )
+    rid = run["run_id"]
+    cluster_of = {i["index"]: i["arm"][:2] for i in sample(client, rid, 24)["items"]}
+    c0 = sorted(i for i, c in cluster_of.items() if c == "c0")
+    assert len(c0) == 12
+    # 8 problems of c0 solve 0, 1, 2, 3, 4, 2, 2, 2 of 4: rates with mean 1/2, variance
+    # 0.078125, binomial noise mean(r (1 - r) / 3) = 0.0572917, spread 1/48, strength
+    # 0.25 * 48 - 1 = 11: Beta(5.5, 5.5) for c0's problems; c1 has no evidence: Beta(1, 1)
+    pattern = [0, 1, 2, 3, 4, 2, 2, 2]
+    solved = dict(zip(c0[:8], pattern, strict=True))
+    report(client, rid, "c0 unseen", {i: [1.0] * s + [0.0] * (4 - s) for i, s in solved.items()})
+    items = sample(client, rid, 24, group_size=4)["items"]
+    assert {i["arm"][:2] for i in items} == {"c0", "c1"}
+    for item in items:
+        s = solved.get(item["index"], 0)
+        f = 4 - s if item["index"] in solved else 0
+        prior = 5.5 if item["arm"].startswith("c0") else 1.0
+        assert item["evidence"]["alpha"] == pytest.approx(prior + s)
+        assert item["evidence"]["beta"] == pytest.approx(prior + f)

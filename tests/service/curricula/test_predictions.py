@@ -143,3 +143,17 @@ def test_budget_refuses_what_cannot_be_met() -> None:
         allocate_rollouts(np.ones(4), np.ones(4), 7, 2, 4)
     with pytest.raises(ValueError, match="must not exceed"):
         allocate_rollouts(np.ones(4), np.ones(4), 70, 5, 4)
+
+
+def test_weighted_pooled_prior_equals_repeating_the_weighted_problems() -> None:
+    solved = np.array([0.0, 1, 2, 3, 4, 2, 2, 2, 1])
+    failed = 4 - solved
+    weights = np.array([3.0, 1, 1, 2, 1, 1, 1, 1, 2])
+    repeat = weights.astype(int)
+    assert pooled_prior(solved, failed, 100, weights=weights) == pytest.approx(
+        pooled_prior(np.repeat(solved, repeat), np.repeat(failed, repeat), 100)
+    )
+    # a weight of 0 drops the problem
+    assert pooled_prior(solved, failed, 100, weights=np.r_[np.ones(8), 0.0]) == pytest.approx(
+        pooled_prior(solved[:8], failed[:8], 100)
+    )
