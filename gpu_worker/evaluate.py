@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gpu_worker.config import TrainConfig
 from gpu_worker.model import encode_prompt
 from gpu_worker.rollout import RolloutBackend
 from gpu_worker.tasks import HeldOutSplit, TaskSuite
@@ -63,3 +64,19 @@ def evaluate_levels(
             success_in_k=sum(any(s) for s in solved) / len(solved),
         )
     return scores
+
+
+def evaluation_due(cfg: TrainConfig, step: int, rollouts: float, next_eval: float) -> bool:
+    """Whether RL evaluates before `step`: on the step grid (`eval_every`) or once the
+    rollouts generated so far reach the next point of the rollout grid."""
+    if not cfg.eval_problems:
+        return False
+    on_steps = bool(cfg.eval_every) and step % cfg.eval_every == 0
+    on_rollouts = bool(cfg.eval_every_rollouts) and rollouts >= next_eval
+    return on_steps or on_rollouts
+
+
+def reached(cfg: TrainConfig, evaluation: dict[str, dict[str, Any]]) -> bool:
+    """Whether an evaluation's mean in-distribution pass@1 reaches `stop_at_id_pass1`."""
+    ids = [score["pass_at_1"] for score in evaluation.values() if not score["ood"]]
+    return cfg.stop_at_id_pass1 > 0 and bool(ids) and sum(ids) / len(ids) >= cfg.stop_at_id_pass1

@@ -43,6 +43,7 @@ from typing import Any
 import torch
 
 from gpu_worker.config import TrainConfig, add_config_arguments, config_or_report, log_line
+from gpu_worker.evaluate import evaluation_due, reached
 from gpu_worker.generation import Generation, generate_groups, rollout_step
 from gpu_worker.grpo import LossConfig, grpo_update, loss_rows, pack_sequences
 from gpu_worker.model import encode_prompt
@@ -302,22 +303,6 @@ def run_curriculum(
             f"success_in_{cfg.eval_samples}={score['success_in_k']:.3f}"
         )
     return {"run_id": run.run_id, "steps": steps, "curve": curve, "evaluation": evaluation}
-
-
-def evaluation_due(cfg: TrainConfig, step: int, rollouts: float, next_eval: float) -> bool:
-    """Whether RL evaluates before `step`: on the step grid (`eval_every`) or once the
-    rollouts generated so far reach the next point of the rollout grid."""
-    if not cfg.eval_problems:
-        return False
-    on_steps = bool(cfg.eval_every) and step % cfg.eval_every == 0
-    on_rollouts = bool(cfg.eval_every_rollouts) and rollouts >= next_eval
-    return on_steps or on_rollouts
-
-
-def reached(cfg: TrainConfig, evaluation: dict[str, dict[str, Any]]) -> bool:
-    """Whether an evaluation's mean in-distribution pass@1 reaches `stop_at_id_pass1`."""
-    ids = [score["pass_at_1"] for score in evaluation.values() if not score["ood"]]
-    return cfg.stop_at_id_pass1 > 0 and bool(ids) and sum(ids) / len(ids) >= cfg.stop_at_id_pass1
 
 
 def train(

@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from gpu_worker.config import TrainConfig
+from gpu_worker.evaluate import evaluation_due, reached
 from gpu_worker.protocol import spearman
 from gpu_worker.savings import (
     FRONTIER,
@@ -16,7 +17,6 @@ from gpu_worker.savings import (
     savings_rows,
     summarise,
 )
-from gpu_worker.train import evaluation_due, reached
 
 
 def test_methods_map_to_worker_flags() -> None:
