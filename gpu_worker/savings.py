@@ -22,7 +22,8 @@ A method is a `+`-joined name, as in `benchmarks/bench_rollout_savings.py`:
         --out-dir runs/savings
 
 Writes `rollout_savings.json` (protocol, summary, one row per method and seed, each with its
-curve) into `--out-dir`.
+curve) into `--out-dir`. Importing this module loads neither torch nor vLLM (the runs do), so
+`benchmarks/recompute_rollout_savings.py` recomputes the summary from the rows alone.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from gpu_worker.compare import compare
 from gpu_worker.config import TrainConfig, add_config_arguments, config_from_args
 from gpu_worker.plots import Runs
 from gpu_worker.protocol import protocol_row, protocol_summary, spearman
@@ -209,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         for method in methods:
             method_config(base, method)  # fail on a bad method before the warmup
+        from gpu_worker.compare import compare  # torch and vLLM: only when runs are made
+
         ordered = [BASELINE] + [m for m in methods if m != BASELINE]  # the target comes first
         runs = compare(
             base,

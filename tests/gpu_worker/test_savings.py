@@ -173,3 +173,10 @@ def test_evaluation_grid_and_early_stop() -> None:
     assert not reached(cfg, evaluation)  # 0: never
     with pytest.raises(ValueError, match="needs evaluations during RL"):
         TrainConfig(stop_at_id_pass1=0.3, eval_every=0, eval_every_rollouts=0)
+
+
+def test_the_stored_result_recomputes_from_its_rows(capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks.recompute_rollout_savings import main
+
+    assert main([]) == 0  # benchmarks/results/rollout_savings.json
+    assert "the stored summary matches" in capsys.readouterr().out
