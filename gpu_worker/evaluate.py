@@ -12,6 +12,7 @@ from typing import Any
 
 from gpu_worker.config import TrainConfig
 from gpu_worker.model import encode_prompt
+from gpu_worker.protocol import mean_id_pass1
 from gpu_worker.rollout import RolloutBackend
 from gpu_worker.tasks import HeldOutSplit, TaskSuite
 
@@ -78,5 +79,4 @@ def evaluation_due(cfg: TrainConfig, step: int, rollouts: float, next_eval: floa
 
 def reached(cfg: TrainConfig, evaluation: dict[str, dict[str, Any]]) -> bool:
     """Whether an evaluation's mean in-distribution pass@1 reaches `stop_at_id_pass1`."""
-    ids = [score["pass_at_1"] for score in evaluation.values() if not score["ood"]]
-    return cfg.stop_at_id_pass1 > 0 and bool(ids) and sum(ids) / len(ids) >= cfg.stop_at_id_pass1
+    return cfg.stop_at_id_pass1 > 0 and mean_id_pass1(evaluation) >= cfg.stop_at_id_pass1

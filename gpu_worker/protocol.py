@@ -130,17 +130,23 @@ def id_curve(curve: Sequence[dict[str, Any]]) -> list[dict[str, float]]:
     points = []
     for point in curve:
         levels = {k: v for k, v in point.items() if isinstance(v, dict)}
-        ids = [v["pass_at_1"] for v in levels.values() if not v["ood"]]
         ood = [v["pass_at_1"] for v in levels.values() if v["ood"]]
         points.append(
             {
                 "step": point["step"],
                 **{cost: float(point[cost]) for cost in COSTS},
-                "id_pass1": statistics.fmean(ids),
+                "id_pass1": mean_id_pass1(levels),
                 "ood_pass1": statistics.fmean(ood) if ood else 0.0,
             }
         )
     return points
+
+
+def mean_id_pass1(levels: dict[str, dict[str, Any]]) -> float:
+    """Mean pass@1 over the in-distribution levels of an evaluation (`{level: {pass_at_1,
+    ood}}`); 0 when it has none."""
+    ids = [v["pass_at_1"] for v in levels.values() if not v["ood"]]
+    return statistics.fmean(ids) if ids else 0.0
 
 
 def average_ranks(values: Sequence[float]) -> list[float]:

@@ -37,7 +37,7 @@ from typing import Any
 
 from gpu_worker.config import TrainConfig, add_config_arguments, config_from_args
 from gpu_worker.plots import Runs
-from gpu_worker.protocol import protocol_row, protocol_summary, spearman
+from gpu_worker.protocol import mean_id_pass1, protocol_row, protocol_summary, spearman
 
 BASELINE = "dynamic_sampling"
 # The frontier's per-problem options (as in the simulator benchmark).
@@ -84,9 +84,14 @@ def against_baseline(method: str, config: TrainConfig, done: dict[str, Any]) -> 
     if method == BASELINE:
         return config
     baseline = done[BASELINE]
-    target = protocol_row(BASELINE, 0, baseline, 0.0, 0.0)["final_id_pass1"]
+    target = final_id_pass1(baseline)
     limit = int(baseline["curve"][-1]["rollouts"])
     return replace(config, stop_at_id_pass1=target, rollout_limit=limit, steps=10**9)
+
+
+def final_id_pass1(run: dict[str, Any]) -> float:
+    """The mean in-distribution pass@1 of a run's last evaluation."""
+    return mean_id_pass1({k: v for k, v in run["curve"][-1].items() if isinstance(v, dict)})
 
 
 def run_spearman(run: dict[str, Any]) -> float | None:
@@ -103,7 +108,7 @@ def savings_rows(runs: Runs, baseline: str = BASELINE) -> list[dict[str, Any]]:
     pass@1), final scores, effective ratio, discarded rollouts, Spearman, and the curve."""
     rows = []
     for seed, base_run in runs[baseline].items():
-        final = protocol_row(baseline, seed, base_run, 0.0, 0.0)["final_id_pass1"]
+        final = final_id_pass1(base_run)
         for method, by_seed in runs.items():
             if seed not in by_seed:
                 continue

@@ -92,16 +92,27 @@ def sample_many(
     check_batch_size(sum(request.batch_size for request in requests), settings)
     with locked_run(db, run_id, tenant=tenant) as (session, run):
         now = clock.now()
-        answers = [_sample_locked(session, run, request, settings, now) for request in requests]
+        # leases expire once, at the first new draw (later ones at the same `now` find none)
+        first = run.samples
+        answers = [
+            _sample_locked(session, run, request, settings, now, expire=run.samples == first)
+            for request in requests
+        ]
     if cache:
         cache.invalidate(run_id)
     return answers
 
 
 def _sample_locked(
-    session: Session, run: Run, request: SampleRequest, settings: Settings, now: datetime
+    session: Session,
+    run: Run,
+    request: SampleRequest,
+    settings: Settings,
+    now: datetime,
+    expire: bool = True,
 ) -> SampleOut:
-    """One sample call's work, inside the caller's :func:`locked_run` block."""
+    """One sample call's work, inside the caller's :func:`locked_run` block; ``expire``:
+    mark overdue leases before a new draw (once per transaction is enough)."""
     if request.sample_id is not None:
         stored = find_by_key(session, Sample, run.id, "sample_id", request.sample_id)
         if stored is not None:
@@ -112,7 +123,8 @@ def _sample_locked(
                     {"sample_id": request.sample_id},
                 )
             return with_predictions(session, run, tracker_for(run), stored, request)
-    expire_leases(session, run, now)
+    if expire:
+        expire_leases(session, run, now)
     strategy = strategy_of(run)
     tracker = tracker_for(run)
     probabilities = tracker.restrict(strategy.probabilities(run.strategy_state, run.step))
