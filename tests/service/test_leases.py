@@ -83,3 +83,23 @@ def test_lease_seconds_is_validated(client: TestClient) -> None:
     rid = client.post("/v1/runs", json={"name": "r", "arms": [{"name": "a"}]}).json()["run_id"]
     response = client.post(f"/v1/runs/{rid}/sample", json={"batch_size": 1, "lease_seconds": 0})
     assert response.status_code == 422 and "lease_seconds" in response.json()["error"]["message"]
+
+
+def test_many_samples_in_one_call_expire_overdue_leases_once(
+    client: TestClient, clock: ManualClock
+) -> None:
+    rid = client.post("/v1/runs", json={"name": "m", "arms": [{"name": "a", "size": 9}]}).json()[
+        "run_id"
+    ]
+    first = client.post(
+        f"/v1/runs/{rid}/samples", json={"sample_ids": ["w0", "w1"], "lease_seconds": 1}
+    )
+    assert first.status_code == 200, first.text
+    assert leases(client, rid) == (2, 0)
+    clock.advance(2.0)
+    # a retried id (answered from storage) then two new ones: both old leases expire, once
+    again = client.post(
+        f"/v1/runs/{rid}/samples", json={"sample_ids": ["w0", "w2", "w3"], "lease_seconds": 60}
+    )
+    assert again.status_code == 200, again.text
+    assert leases(client, rid) == (2, 2)
