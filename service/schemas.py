@@ -489,6 +489,31 @@ class ReportOut(BaseModel):
     probabilities: dict[str, float]
 
 
+class StepRequest(_Body):
+    """Report training step t and draw step t+1 in one call (one lock, one commit)."""
+
+    report: ReportRequest | None = Field(
+        default=None,
+        description="The /report body of the step just trained (omit on the first step); "
+        "applied before the draw, with /report's idempotency on report_id.",
+    )
+    sample: SampleRequest = Field(
+        description="The /sample body of the next step, drawn after the report is applied."
+    )
+
+
+class StepOut(BaseModel):
+    report: ReportOut | None = Field(
+        description="/report's answer for the report (null when the request had none)."
+    )
+    report_replayed: bool = Field(
+        default=False,
+        description="True: the report_id was stored before; its stored answer is given and "
+        "nothing of the report was applied again (/report's Idempotent-Replayed).",
+    )
+    sample: SampleOut = Field(description="/sample's answer for the next step.")
+
+
 class HistoryPoint(BaseModel):
     step: int
     report_id: str

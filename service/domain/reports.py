@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +23,7 @@ from sqlalchemy import bindparam, func, update
 from sqlalchemy.orm import Session
 
 from service.cache import RunCache
-from service.db.models import Report, Sample, find_by_key, insert_row, new_id, table_of
+from service.db.models import Report, Run, Sample, find_by_key, insert_row, new_id, table_of
 from service.db.transaction import Database
 from service.domain.answers import report_out, strategy_of
 from service.domain.checks import check_result_count, check_results
@@ -39,6 +40,37 @@ from service.settings import Settings
 def _body_hash(sample_id: str | None, results: list[dict[str, Any]]) -> str:
     body = {"sample_id": sample_id, "results": results}
     return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+@dataclass(frozen=True)
+class PreparedReport:
+    """A report request checked and hashed before the run's lock is taken."""
+
+    report_id: str
+    # False: the id was generated here, so no stored report can have it (no lookup)
+    given_id: bool
+    sample_id: str | None
+    results: list[dict[str, Any]]
+    body_hash: str
+
+
+def prepare_report(request: ReportRequest, settings: Settings) -> PreparedReport:
+    """The work of a report that needs no lock: the result count, the results as plain
+    dicts, the body hash.
+
+    Raises:
+        InvalidRequest: too many results.
+    """
+    check_result_count(len(request.results), settings)
+    # one dump in pydantic's core, not one per result
+    results = request.model_dump(exclude_none=True, include={"results"})["results"]
+    return PreparedReport(
+        report_id=request.report_id or new_id(),
+        given_id=request.report_id is not None,
+        sample_id=request.sample_id,
+        results=results,
+        body_hash=_body_hash(request.sample_id, results),
+    )
 
 
 def report(
@@ -62,57 +94,64 @@ def report(
         InvalidRequest: unknown arm, index outside its arm, unknown sample_id, too many results.
         Conflict: the report_id was used before with a different body.
     """
-    check_result_count(len(request.results), settings)
-    report_id = request.report_id or new_id()
-    # one dump in pydantic's core, not one per result
-    results = request.model_dump(exclude_none=True, include={"results"})["results"]
-    body_hash = _body_hash(request.sample_id, results)
+    prepared = prepare_report(request, settings)
     with locked_run(db, run_id, tenant=tenant) as (session, run):
-        names = [arm.name for arm in run.arms]
-        stored = find_by_key(session, Report, run_id, "report_id", report_id)
-        if stored is not None:
-            _check_same_body(stored, body_hash)
-            return report_out(run_id, names, stored), True
-        check_results(run, results, settings)
-        now = clock.now()
-        if request.sample_id is not None:
-            _mark_sample_reported(session, run_id, request.sample_id, now)
-        expire_leases(session, run, now)
-        strategy = strategy_of(run)
-        positions = {name: i for i, name in enumerate(names)}
-        applied = apply_report(strategy, run.strategy_state, run.step, positions, results)
-        for i in np.flatnonzero(applied.feedback.present):
-            absorb(run.arms[int(i)], applied.feedback, int(i))
-        tracker_for(run).record(session, positions, results)
-        row = Report(
-            run_id=run_id,
-            report_id=report_id,
-            sample_id=request.sample_id,
-            seq=run.step + 1,
-            body_hash=body_hash,
-            results=results,
-            rewards=[
-                r if present else None
-                for r, present in zip(
-                    applied.feedback.reward.tolist(),
-                    applied.feedback.present.tolist(),
-                    strict=True,
-                )
-            ],
-            counts=applied.feedback.count.tolist(),
-            outcomes=[None if math.isnan(o) else o for o in applied.feedback.outcome.tolist()],
-            q=applied.q.tolist(),
-            probabilities=applied.probabilities.tolist(),
-            created_at=now,
-        )
-        insert_row(session, row)
-        run.strategy_state = applied.state
-        run.step += 1
-        run.updated_at = now
-        answer = report_out(run_id, names, row)
+        answer = report_locked(session, run, prepared, settings, clock.now())
     if cache:
         cache.invalidate(run_id)
-    return answer, False
+    return answer
+
+
+def report_locked(
+    session: Session, run: Run, prepared: PreparedReport, settings: Settings, now: datetime
+) -> tuple[ReportOut, bool]:
+    """One report's work inside the caller's :func:`locked_run` block: the stored answer
+    of a known ``report_id`` (``True``: a repeat, nothing applied), else the report
+    applied at ``now`` (leases overdue at ``now`` are marked first)."""
+    run_id = run.id
+    names = [arm.name for arm in run.arms]
+    if prepared.given_id:
+        stored = find_by_key(session, Report, run_id, "report_id", prepared.report_id)
+        if stored is not None:
+            _check_same_body(stored, prepared.body_hash)
+            return report_out(run_id, names, stored), True
+    results = prepared.results
+    check_results(run, results, settings)
+    if prepared.sample_id is not None:
+        _mark_sample_reported(session, run_id, prepared.sample_id, now)
+    expire_leases(session, run, now)
+    strategy = strategy_of(run)
+    positions = {name: i for i, name in enumerate(names)}
+    applied = apply_report(strategy, run.strategy_state, run.step, positions, results)
+    for i in np.flatnonzero(applied.feedback.present):
+        absorb(run.arms[int(i)], applied.feedback, int(i))
+    tracker_for(run).record(session, positions, results)
+    row = Report(
+        run_id=run_id,
+        report_id=prepared.report_id,
+        sample_id=prepared.sample_id,
+        seq=run.step + 1,
+        body_hash=prepared.body_hash,
+        results=results,
+        rewards=[
+            r if present else None
+            for r, present in zip(
+                applied.feedback.reward.tolist(),
+                applied.feedback.present.tolist(),
+                strict=True,
+            )
+        ],
+        counts=applied.feedback.count.tolist(),
+        outcomes=[None if math.isnan(o) else o for o in applied.feedback.outcome.tolist()],
+        q=applied.q.tolist(),
+        probabilities=applied.probabilities.tolist(),
+        created_at=now,
+    )
+    insert_row(session, row)
+    run.strategy_state = applied.state
+    run.step += 1
+    run.updated_at = now
+    return report_out(run_id, names, row), False
 
 
 def _check_same_body(stored: Report, body_hash: str) -> None:

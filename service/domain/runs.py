@@ -56,6 +56,7 @@ from service.domain.locking import read_run
 from service.domain.reports import report as report
 from service.domain.samples import sample as sample
 from service.domain.samples import sample_many as sample_many
+from service.domain.steps import step as step
 from service.errors import InvalidRequest
 from service.schemas import (
     AutoArmsSpec,

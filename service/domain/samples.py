@@ -56,10 +56,9 @@ def sample(
             ``min_rollouts * batch_size`` or ``min_rollouts > max_rollouts``.
         Conflict: the sample_id was used before for a batch of another size.
     """
-    check_batch_size(request.batch_size, settings)
-    check_budget(request, settings)
+    check_sample(request, settings)
     with locked_run(db, run_id, tenant=tenant) as (session, run):
-        answer = _sample_locked(session, run, request, settings, clock.now())
+        answer = sample_locked(session, run, request, settings, clock.now())
     if cache:
         cache.invalidate(run_id)
     return answer
@@ -95,7 +94,7 @@ def sample_many(
         # leases expire once, at the first new draw (later ones at the same `now` find none)
         first = run.samples
         answers = [
-            _sample_locked(session, run, request, settings, now, expire=run.samples == first)
+            sample_locked(session, run, request, settings, now, expire=run.samples == first)
             for request in requests
         ]
     if cache:
@@ -103,7 +102,17 @@ def sample_many(
     return answers
 
 
-def _sample_locked(
+def check_sample(request: SampleRequest, settings: Settings) -> None:
+    """The checks of a sample request that need no lock (its size and budget).
+
+    Raises:
+        InvalidRequest: see :func:`sample`.
+    """
+    check_batch_size(request.batch_size, settings)
+    check_budget(request, settings)
+
+
+def sample_locked(
     session: Session,
     run: Run,
     request: SampleRequest,

@@ -41,6 +41,8 @@ from service.schemas import (
     SampleOut,
     SampleRequest,
     SamplesOut,
+    StepOut,
+    StepRequest,
 )
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -101,7 +103,12 @@ def json_body(model: type[BaseModel]) -> dict[str, Any]:
 
 
 # the bodies the hot routes parse from their bytes (their schemas join the OpenAPI document)
-BODY_MODELS: tuple[type[BaseModel], ...] = (SampleRequest, SampleManyRequest, ReportRequest)
+BODY_MODELS: tuple[type[BaseModel], ...] = (
+    SampleRequest,
+    SampleManyRequest,
+    ReportRequest,
+    StepRequest,
+)
 
 
 # The hot routes: the endpoint reads the body's bytes; the function named after the route
@@ -184,6 +191,32 @@ def report(run_id: str, raw: bytes, hot: Hot) -> Response:
     if repeated:
         return json_answer(answer, {"Idempotent-Replayed": "true"})
     hot.events.publish(run_id, {"type": "report", **answer.model_dump()})
+    return json_answer(answer)
+
+
+@router.post(
+    "/{run_id}/step",
+    name="step",
+    response_model=StepOut,
+    openapi_extra=json_body(StepRequest),
+)
+async def post_step(run_id: str, hot: HotDep) -> Response:
+    """Report the step just trained and draw the next one, in one transaction: the answers
+    of ``/report`` then ``/sample``, with one round trip and one commit."""
+    return await run_in_threadpool(step, run_id, await hot.request.body(), hot)
+
+
+def step(run_id: str, raw: bytes, hot: Hot) -> Response:
+    """``POST /v1/runs/{run_id}/step``'s work, in a thread-pool thread."""
+    who = writer_in_this_thread(hot.request)
+    body = parse_body(StepRequest, raw)
+    answer = domain.step(hot.db, run_id, body, hot.settings, who.tenant, hot.cache, clock=hot.clock)
+    if body.report is not None:
+        observability.record_report(hot.db, run_id, len(body.report.results), answer.report_replayed)
+        if answer.report is not None and not answer.report_replayed:
+            hot.events.publish(run_id, {"type": "report", **answer.report.model_dump()})
+    observability.record_sample(hot.db, run_id, len(answer.sample.items))
+    publish_sample(hot.events, run_id, answer.sample)
     return json_answer(answer)
 
 
