@@ -212,7 +212,9 @@ def step(run_id: str, raw: bytes, hot: Hot) -> Response:
     body = parse_body(StepRequest, raw)
     answer = domain.step(hot.db, run_id, body, hot.settings, who.tenant, hot.cache, clock=hot.clock)
     if body.report is not None:
-        observability.record_report(hot.db, run_id, len(body.report.results), answer.report_replayed)
+        observability.record_report(
+            hot.db, run_id, len(body.report.results), answer.report_replayed
+        )
         if answer.report is not None and not answer.report_replayed:
             hot.events.publish(run_id, {"type": "report", **answer.report.model_dump()})
     observability.record_sample(hot.db, run_id, len(answer.sample.items))
