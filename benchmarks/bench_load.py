@@ -1,11 +1,16 @@
-"""Load: sample+report throughput and latency under concurrent clients, beside its floors.
+"""Load: a training step's throughput and latency under concurrent clients, beside its floors.
 
 Measures, side by side in one run, each cell for a fixed time:
-  * ZPD over HTTP: each client is one trainer with its own run (10 arms) doing steps of
-    ``sample(batch)`` + ``report(batch problems x 8 rewards)``, batch 256 ("batched") and 1
-    ("single"), at 1, 8 and 32 concurrent clients (threads, one httpx.Client each), on
-    SQLite (the embedded default, synchronous=FULL), PostgreSQL, and PostgreSQL behind two
-    ``zpd serve`` replicas (client i talks to replica i % 2);
+  * ZPD over HTTP: each client is one trainer with its own run (10 arms) doing steps, batch
+    256 ("batched") and 1 ("single"), at 1, 8 and 32 concurrent clients (threads, one
+    httpx.Client each), on SQLite (the embedded default, synchronous=FULL), PostgreSQL, and
+    PostgreSQL behind two ``zpd serve`` replicas (client i talks to replica i % 2), each
+    step in two ways:
+      - "zpd step", two calls: ``POST /sample`` (batch) + ``POST /report`` (batch problems x
+        8 rewards), two commits;
+      - "zpd one-call step": one ``POST /step`` carrying the report of the client's previous
+        draw (8 rewards per problem; none on its first call) and the request for the next
+        draw, one commit;
   * the durable floor: a bare FastAPI/uvicorn endpoint started by this script (not the
     service) that does one committed INSERT per request on the same database, with the
     service's engine settings; one floor op = one HTTP round trip + one commit;
@@ -21,14 +26,18 @@ time, for the ZPD rows and the floor.
 With ``--baseline-ref REF`` every ZPD cell also runs against ``zpd serve`` processes started
 from a ``git worktree`` of REF (fresh databases of their own), baseline then current for each
 cell, with the ratios current/baseline; the references (floor, math, Optuna) run once, from
-this working tree. The worktree is removed at the end.
+this working tree. A baseline without ``POST /v1/runs/{run_id}/step`` (absent from its
+/openapi.json) gets no one-call cells: their baseline rows say ``skipped`` instead. The
+worktree is removed at the end.
 
 Goals checked at the end, on the same run (for the baseline too when there is one):
   (a) 256-item step p50 / floor p50 at 1 client, SQLite and PostgreSQL: at most 3x (a step
       is two durable round trips, so 2x is the structural minimum);
   (b) single-item steps/s on PostgreSQL / Optuna trials/s, 1 client: at least 10x (aim 20x);
   (c) single-item steps/s on PostgreSQL / floor ops/s, 8 clients: at least 0.4;
-  (d) single-item steps/s on PostgreSQL, 2 replicas / 1 replica, 8 clients: at least 1.6x.
+  (d) single-item steps/s on PostgreSQL, 2 replicas / 1 replica, 8 clients: at least 1.6x;
+  (a1)-(d1): the same four, with the same targets, on the one-call step's cells (one
+      durable round trip per step, so 1x the floor is its structural minimum in (a1)).
 
 Prints a table and writes JSON (default benchmarks/results/bench_load.json).
 
@@ -48,7 +57,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +69,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import (  # noqa: E402
+    STEP_ROUTE,
     Code,
     ZpdServer,
     code_sides,
@@ -68,6 +78,7 @@ from benchmarks.common import (  # noqa: E402
     machine,
     postgres_database,
     ratio,
+    serves_route,
     stop,
     wait_ready,
     write_json,
@@ -75,6 +86,8 @@ from benchmarks.common import (  # noqa: E402
 )
 
 ARMS = [{"name": f"level-{i}", "size": 5000} for i in range(10)]
+TWO_CALL = "zpd step"  # /sample + /report per step
+ONE_CALL = "zpd one-call step"  # /step per step
 CONCURRENCY = (1, 8, 32)
 MODES = {"batched": 256, "single": 1}
 JSON_HEADERS = {"content-type": "application/json"}
@@ -162,12 +175,26 @@ def _run_clients(
 # --- ZPD over HTTP -------------------------------------------------------------------------
 
 
-def zpd_step_op(url: str, batch: int, seed: int) -> Callable[[], None]:
-    http = http_client(url)
-    body = {"name": f"load-{seed}", "arms": ARMS, "seed": seed, "strategy": {"name": "sec"}}
+def create_run(http: httpx.Client, name: str, seed: int) -> str:
+    body = {"name": name, "arms": ARMS, "seed": seed, "strategy": {"name": "sec"}}
     response = http.post("/v1/runs", json=body)
     response.raise_for_status()
-    run_id = response.json()["run_id"]
+    return str(response.json()["run_id"])
+
+
+def report_body(drawn: dict[str, Any], rng: random.Random, report_id: str) -> dict[str, Any]:
+    """The /report body of the answered sample ``drawn``: 8 rewards in {0, 0.1, 1} a problem."""
+    results = [
+        {**item, "rewards": [rng.choice((0.0, 0.1, 1.0)) for _ in range(8)]}
+        for item in drawn["items"]
+    ]
+    return {"report_id": report_id, "sample_id": drawn["sample_id"], "results": results}
+
+
+def zpd_step_op(url: str, batch: int, seed: int) -> Callable[[], None]:
+    """One op = ``POST /sample`` of ``batch`` then ``POST /report`` of that draw."""
+    http = http_client(url)
+    run_id = create_run(http, f"load-{seed}", seed)
     rng = random.Random(seed)
     sample_body = orjson.dumps({"batch_size": batch})
     counter = iter(range(1 << 62))
@@ -175,22 +202,38 @@ def zpd_step_op(url: str, batch: int, seed: int) -> Callable[[], None]:
     def step() -> None:
         sample = http.post(f"/v1/runs/{run_id}/sample", content=sample_body, headers=JSON_HEADERS)
         sample.raise_for_status()
-        drawn = sample.json()
-        results = [
-            {**item, "rewards": [rng.choice((0.0, 0.1, 1.0)) for _ in range(8)]}
-            for item in drawn["items"]
-        ]
-        report = {
-            "report_id": f"r{next(counter)}",
-            "sample_id": drawn["sample_id"],
-            "results": results,
-        }
+        report = report_body(sample.json(), rng, f"r{next(counter)}")
         answer = http.post(
             f"/v1/runs/{run_id}/report", content=orjson.dumps(report), headers=JSON_HEADERS
         )
         answer.raise_for_status()
 
     return step
+
+
+def zpd_one_call_op(url: str, batch: int, seed: int) -> Callable[[], None]:
+    """One op = one ``POST /step``: the report of the previous op's draw (none on the first
+    op, which is the warm-up) and the request for the next draw of ``batch``."""
+    http = http_client(url)
+    run_id = create_run(http, f"load-one-call-{seed}", seed)
+    rng = random.Random(seed)
+    counter = iter(range(1 << 62))
+    last_draw: list[dict[str, Any]] = []  # the previous op's answered sample, not yet reported
+
+    def step() -> None:
+        body: dict[str, Any] = {"sample": {"batch_size": batch}}
+        if last_draw:
+            body["report"] = report_body(last_draw.pop(), rng, f"r{next(counter)}")
+        answer = http.post(
+            f"/v1/runs/{run_id}/step", content=orjson.dumps(body), headers=JSON_HEADERS
+        )
+        answer.raise_for_status()
+        last_draw.append(answer.json()["sample"])
+
+    return step
+
+
+STEP_OPS = {TWO_CALL: zpd_step_op, ONE_CALL: zpd_one_call_op}
 
 
 @contextmanager
@@ -370,7 +413,7 @@ class Bench:
         items = MODES.get(mode, 1)
         side = f" [{code}]" if code else ""
         print(
-            f"  {what:<9} {backend:<14} {mode:<8} {clients:>2} clients{side} ...",
+            f"  {what:<17} {backend:<14} {mode:<8} {clients:>2} clients{side} ...",
             end="",
             flush=True,
         )
@@ -385,8 +428,23 @@ class Bench:
         row.update(result)
         if code == "current":
             before = find_row(self.rows, row_key(row), "baseline")
-            if before is not None and before["code"] == "baseline":
+            if before is not None and before["code"] == "baseline" and "skipped" not in before:
                 row["vs_baseline"] = compare(row, before)
+        self.rows.append(row)
+
+    def skip(self, what: str, backend: str, mode: str, clients: int, code: str, why: str) -> None:
+        """Record cell ``what`` as not run on ``code``'s servers, and why: a row whose
+        numbers are None, so that the goals on it are None and say why."""
+        print(f"  {what:<17} {backend:<14} {mode:<8} {clients:>2} clients [{code}] skipped: {why}")
+        row: dict[str, Any] = {
+            "what": what,
+            "backend": backend,
+            "mode": mode,
+            "clients": clients,
+            "code": code,
+            "skipped": why,
+        }
+        row.update(dict.fromkeys(summary([], 1.0, 1), None))
         self.rows.append(row)
 
 
@@ -398,9 +456,10 @@ def bench_backend(
     log_level: str,
     sides: list[Code],
 ) -> dict[str, str]:
-    """Every ZPD cell of ``backend``, on each side's servers in turn (baseline first), each
-    side on its own database ``database_urls[side]``. Returns, per side, the file its
-    servers imported ``service`` from."""
+    """Every ZPD cell of ``backend`` (the two-call step, then the one-call step), on each
+    side's servers in turn (baseline first), each side on its own database
+    ``database_urls[side]``; servers without ``/step`` get skipped one-call rows. Returns, per
+    side, the file its servers imported ``service`` from."""
     with ExitStack() as stack:
         servers = {
             code.side: stack.enter_context(
@@ -408,21 +467,31 @@ def bench_backend(
             )
             for code in sides
         }
+        has_step = {side: serves_route(group[0].url, STEP_ROUTE) for side, group in servers.items()}
         for mode, batch in MODES.items():
             for clients in bench.concurrency:
                 seeds = random.Random(f"{backend}{mode}{clients}").randrange(1 << 30)
-                for code in sides:
-                    urls = [server.url for server in servers[code.side]]
+                for what, op in STEP_OPS.items():
+                    for code in sides:
+                        if what == ONE_CALL and not has_step[code.side]:
+                            why = f"its servers have no POST {STEP_ROUTE}"
+                            bench.skip(what, backend, mode, clients, code.side, why)
+                            continue
+                        urls = [server.url for server in servers[code.side]]
 
-                    def make(
-                        i: int, batch: int = batch, seeds: int = seeds, urls: list[str] = urls
-                    ) -> Callable[[], None]:
-                        return zpd_step_op(urls[i % len(urls)], batch, seeds + i)
+                        def make(
+                            i: int,
+                            op: Callable[[str, int, int], Callable[[], None]] = op,
+                            batch: int = batch,
+                            seeds: int = seeds,
+                            urls: list[str] = urls,
+                        ) -> Callable[[], None]:
+                            return op(urls[i % len(urls)], batch, seeds + i)
 
-                    pids = [server.pid for server in servers[code.side]]
-                    bench.cell(
-                        "zpd step", backend, mode, clients, make, code=code.side, cpu_pids=pids
-                    )
+                        pids = [server.pid for server in servers[code.side]]
+                        bench.cell(
+                            what, backend, mode, clients, make, code=code.side, cpu_pids=pids
+                        )
         return {side: group[0].service_file for side, group in servers.items()}
 
 
@@ -493,11 +562,11 @@ class Goal:
         return value <= self.aim if self.at_most is not None else value >= self.aim
 
 
-GOALS = (
+TWO_CALL_GOALS = (
     Goal(
         "a",
         "256-item step p50 / floor p50, sqlite, 1 client",
-        ("zpd step", "sqlite", "batched", 1),
+        (TWO_CALL, "sqlite", "batched", 1),
         ("floor", "sqlite", "single", 1),
         "p50_ms",
         at_most=3,
@@ -505,7 +574,7 @@ GOALS = (
     Goal(
         "a",
         "256-item step p50 / floor p50, postgresql, 1 client",
-        ("zpd step", "postgresql", "batched", 1),
+        (TWO_CALL, "postgresql", "batched", 1),
         ("floor", "postgresql", "single", 1),
         "p50_ms",
         at_most=3,
@@ -513,7 +582,7 @@ GOALS = (
     Goal(
         "b",
         "single-item steps/s / optuna trials/s, postgresql, 1 client",
-        ("zpd step", "postgresql", "single", 1),
+        (TWO_CALL, "postgresql", "single", 1),
         ("optuna", "postgresql", "single", 1),
         "ops_per_s",
         at_least=10,
@@ -522,7 +591,7 @@ GOALS = (
     Goal(
         "c",
         "single-item steps/s / floor ops/s, postgresql, 8 clients",
-        ("zpd step", "postgresql", "single", 8),
+        (TWO_CALL, "postgresql", "single", 8),
         ("floor", "postgresql", "single", 8),
         "ops_per_s",
         at_least=0.4,
@@ -530,12 +599,31 @@ GOALS = (
     Goal(
         "d",
         "single-item steps/s, 2 replicas / 1 replica, postgresql, 8 clients",
-        ("zpd step", "postgresql x2", "single", 8),
-        ("zpd step", "postgresql", "single", 8),
+        (TWO_CALL, "postgresql x2", "single", 8),
+        (TWO_CALL, "postgresql", "single", 8),
         "ops_per_s",
         at_least=1.6,
     ),
 )
+
+
+def on_one_call_step(goal: Goal) -> Goal:
+    """``goal`` with the one-call step's cells in place of the two-call step's: same target,
+    its name suffixed with 1 and its label saying one-call."""
+
+    def swap(key: Key) -> Key:
+        return (ONE_CALL, *key[1:]) if key[0] == TWO_CALL else key
+
+    return replace(
+        goal,
+        name=f"{goal.name}1",
+        label=goal.label.replace("step", "one-call step", 1),
+        numerator=swap(goal.numerator),
+        denominator=swap(goal.denominator),
+    )
+
+
+GOALS = TWO_CALL_GOALS + tuple(on_one_call_step(goal) for goal in TWO_CALL_GOALS)
 
 
 def goal_values(rows: list[dict[str, Any]], code: str) -> list[float | None]:
@@ -548,9 +636,19 @@ def goal_values(rows: list[dict[str, Any]], code: str) -> list[float | None]:
     return values
 
 
+def skipped_cell(rows: list[dict[str, Any]], goal: Goal, code: str) -> str | None:
+    """Why a cell of ``goal`` was skipped on ``code``'s servers, None if none was."""
+    for key in (goal.numerator, goal.denominator):
+        row = find_row(rows, key, code)
+        if row is not None and "skipped" in row:
+            return str(row["skipped"])
+    return None
+
+
 def goals(rows: list[dict[str, Any]], sides: Sequence[str] = ("current",)) -> list[dict[str, Any]]:
     """The goals block: per goal its value on the current code, the target, whether it is
-    met (None: not measured), and the same for the baseline when it is among ``sides``."""
+    met (None: not measured; ``skipped`` says why where a cell was skipped), and the same
+    for the baseline when it is among ``sides``."""
     block: list[dict[str, Any]] = [
         {"goal": goal.name, "what": goal.label, "target": goal.target()} for goal in GOALS
     ]
@@ -561,12 +659,15 @@ def goals(rows: list[dict[str, Any]], sides: Sequence[str] = ("current",)) -> li
             entry[f"{prefix}met"] = None if value is None else goal.meets(value)
             if goal.aim is not None:
                 entry[f"{prefix}aim_met"] = None if value is None else goal.meets_aim(value)
+            why = skipped_cell(rows, goal, side)
+            if why is not None:
+                entry[f"{prefix}skipped"] = why
     return block
 
 
-def _verdict(value: float | None, met: bool | None) -> str:
+def _verdict(value: float | None, met: bool | None, skipped: str | None = None) -> str:
     if value is None:
-        return "n/a (not measured)"
+        return f"n/a (skipped: {skipped})" if skipped else "n/a (not measured)"
     return f"{value:.2f}x  met: {'yes' if met else 'NO'}"
 
 
@@ -574,12 +675,15 @@ def print_goals(block: list[dict[str, Any]]) -> None:
     with_baseline = any("baseline_value" in entry for entry in block)
     print("\ngoals (current code" + ("; baseline in brackets)" if with_baseline else ")"))
     for entry in block:
-        line = f"({entry['goal']}) {entry['what']:<68} goal {entry['target']:<18}"
-        line += _verdict(entry["value"], entry["met"])
+        line = f"{'(' + entry['goal'] + ')':<5}{entry['what']:<77} goal {entry['target']:<18}"
+        line += _verdict(entry["value"], entry["met"], entry.get("skipped"))
         if "aim_met" in entry and entry["value"] is not None:
             line += f", aim: {'yes' if entry['aim_met'] else 'no'}"
         if "baseline_value" in entry:
-            line += f"   [baseline {_verdict(entry['baseline_value'], entry['baseline_met'])}]"
+            baseline = _verdict(
+                entry["baseline_value"], entry["baseline_met"], entry.get("baseline_skipped")
+            )
+            line += f"   [baseline {baseline}]"
         print(line)
 
 
@@ -589,18 +693,24 @@ def _num(value: float | None, spec: str, unit: str = "") -> str:
 
 def print_table(bench: Bench) -> None:
     print()
-    header = f"{'what':<10}{'backend':<15}{'mode':<9}{'clients':>7}{'code':>10}"
+    header = f"{'what':<18}{'backend':<15}{'mode':<9}{'clients':>7}{'code':>10}"
     print(header + f"{'ops/s':>10}{'items/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'srv CPU ms/op':>15}")
     for r in bench.rows:
+        cell = (
+            f"{r['what']:<18}{r['backend']:<15}{r['mode']:<9}{r['clients']:>7}"
+            f"{r['code'] or '-':>10}"
+        )
+        if "skipped" in r:
+            print(f"{cell}   skipped: {r['skipped']}")
+            continue
         print(
-            f"{r['what']:<10}{r['backend']:<15}{r['mode']:<9}{r['clients']:>7}"
-            f"{r['code'] or '-':>10}{r['ops_per_s']:>10.1f}{r['items_per_s']:>11.0f}"
+            f"{cell}{r['ops_per_s']:>10.1f}{r['items_per_s']:>11.0f}"
             f"{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{_num(r['server_cpu_ms_per_op'], '.2f'):>15}"
         )
         if "vs_baseline" in r:
             v = r["vs_baseline"]
             print(
-                f"{'  current / baseline':<51}{_num(v['ops_per_s'], '.2f', 'x'):>10}{'':>11}"
+                f"{'  current / baseline':<59}{_num(v['ops_per_s'], '.2f', 'x'):>10}{'':>11}"
                 f"{_num(v['p50_ms'], '.2f', 'x'):>9}{_num(v['p99_ms'], '.2f', 'x'):>9}"
                 f"{_num(v['server_cpu_ms_per_op'], '.2f', 'x'):>15}"
             )
@@ -622,7 +732,7 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seconds", type=float, default=None, help="per cell (default 4)")
-    parser.add_argument("--quick", action="store_true", help="1 s per cell (~1.5 min)")
+    parser.add_argument("--quick", action="store_true", help="1 s per cell (~2 min)")
     parser.add_argument(
         "--clients",
         type=parse_clients,

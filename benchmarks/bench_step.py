@@ -1,15 +1,23 @@
 """One training step's service overhead, and the strategy math alone.
 
 Measures, side by side in one run:
-  * ``sample`` of 256 + ``report`` of 256 problems x 8 rewards over HTTP against a real
-    ``zpd serve`` (uvicorn, one worker) on the embedded default (SQLite, synchronous=FULL),
-    SQLite with synchronous=NORMAL, and PostgreSQL when reachable: wall time per step and
-    per call, and the server process's CPU time (user + system) per call;
+  * a step of 256 problems x 8 rewards over HTTP against a real ``zpd serve`` (uvicorn, one
+    worker) on the embedded default (SQLite, synchronous=FULL), SQLite with
+    synchronous=NORMAL, and PostgreSQL when reachable, in two ways on the same server, a
+    run of its own each:
+      - two calls ("http <setting>"): ``sample`` of 256 + ``report`` of that draw; wall
+        time per step and per call, and the server process's CPU time (user + system) per
+        call (two per step) and per step;
+      - one call ("http <setting> one-call"): one ``POST /step`` carrying the report of the
+        previous step's draw and the request for the next 256; wall time per step and the
+        server's CPU time per step, which is also its CPU time per call;
   * the pure strategy math in-process: 256 draws + one report's update, 100 arms.
 
 With ``--baseline-ref REF`` every HTTP setting also runs against servers started from a
 ``git worktree`` of REF (fresh databases of their own), baseline then current for each
-setting, with the ratios current/baseline; the worktree is removed at the end.
+setting, with the ratios current/baseline; a baseline without ``POST /v1/runs/{run_id}/step``
+(absent from its /openapi.json) gets a ``skipped`` one-call row. The worktree is removed at
+the end.
 
 Prints a table and writes JSON (default benchmarks/results/bench_step.json).
 
@@ -25,9 +33,10 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import numpy as np
@@ -36,6 +45,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import (  # noqa: E402
+    STEP_ROUTE,
     Code,
     code_sides,
     machine,
@@ -43,6 +53,7 @@ from benchmarks.common import (  # noqa: E402
     postgres_database,
     process_cpu_seconds,
     ratio,
+    serves_route,
     write_json,
     zpd_server,
 )
@@ -76,79 +87,131 @@ def bench_math(iterations: int) -> dict[str, float]:
 
 
 WARMUP_STEPS = 10
+ARMS = [{"name": f"level-{i}", "size": 5000} for i in range(10)]
+T = TypeVar("T")
+
+
+def create_run(http: httpx.Client, name: str) -> str:
+    body = {"name": name, "arms": ARMS, "seed": 0, "strategy": {"name": "sec", "tau": 0.5}}
+    response = http.post("/v1/runs", json=body)
+    response.raise_for_status()
+    return str(response.json()["run_id"])
+
+
+def report_body(drawn: dict[str, Any], rng: random.Random, report_id: str) -> dict[str, Any]:
+    """The /report body of the answered sample ``drawn``: 8 rewards in {0, 0.1, 1} a problem."""
+    results = [
+        {**item, "rewards": [rng.choice((0.0, 0.1, 1.0)) for _ in range(8)]}
+        for item in drawn["items"]
+    ]
+    return {"report_id": report_id, "sample_id": drawn["sample_id"], "results": results}
+
+
+def two_call_step(http: httpx.Client) -> Callable[[int], tuple[float, float]]:
+    """Step ``k``: ``/sample`` of 256 then ``/report`` of it; returns both calls' ms."""
+    rid = create_run(http, "bench")
+    rng = random.Random(0)
+
+    def step(k: int) -> tuple[float, float]:
+        t0 = time.perf_counter()
+        sample = http.post(f"/v1/runs/{rid}/sample", json={"batch_size": 256})
+        t1 = time.perf_counter()
+        sample.raise_for_status()
+        body = report_body(sample.json(), rng, f"r{k}")
+        t2 = time.perf_counter()
+        http.post(f"/v1/runs/{rid}/report", json=body).raise_for_status()
+        t3 = time.perf_counter()
+        return (t1 - t0) * 1000, (t3 - t2) * 1000
+
+    return step
+
+
+def one_call_step(http: httpx.Client) -> Callable[[int], float]:
+    """Step ``k``: one ``/step`` reporting the previous step's draw (none on the first) and
+    drawing the next 256; returns its ms. The rewards are drawn before the clock starts,
+    as the two-call step draws them between its calls."""
+    rid = create_run(http, "bench-one-call")
+    rng = random.Random(0)
+    last_draw: list[dict[str, Any]] = []
+
+    def step(k: int) -> float:
+        body: dict[str, Any] = {"sample": {"batch_size": 256}}
+        if last_draw:
+            body["report"] = report_body(last_draw.pop(), rng, f"r{k}")
+        t0 = time.perf_counter()
+        answer = http.post(f"/v1/runs/{rid}/step", json=body)
+        t1 = time.perf_counter()
+        answer.raise_for_status()
+        last_draw.append(answer.json()["sample"])
+        return (t1 - t0) * 1000
+
+    return step
+
+
+def timed_steps(step: Callable[[int], T], steps: int, pid: int) -> tuple[list[T], float]:
+    """``steps`` timed steps after ``WARMUP_STEPS``, and the CPU seconds process ``pid``
+    used during the timed ones."""
+    for k in range(WARMUP_STEPS):
+        step(k)
+    cpu_before = process_cpu_seconds(pid)
+    timed = [step(k) for k in range(WARMUP_STEPS, WARMUP_STEPS + steps)]
+    return timed, process_cpu_seconds(pid) - cpu_before
+
+
+def server_cpu(cpu_s: float, steps: int, calls_per_step: int) -> dict[str, float | int]:
+    calls = calls_per_step * steps
+    return {
+        "seconds": cpu_s,
+        "calls": calls,
+        "ms_per_call": cpu_s * 1000 / calls,
+        "ms_per_step": cpu_s * 1000 / steps,
+    }
 
 
 def bench_http(
     database_url: str, steps: int, synchronous: str | None, code: Code
-) -> dict[str, Any]:
-    """``steps`` timed steps (after ``WARMUP_STEPS``) against a server running ``code``."""
+) -> dict[str, dict[str, Any]]:
+    """``steps`` timed steps (after ``WARMUP_STEPS``) against one server running ``code``:
+    the two-call step, then the one-call step (``skipped`` if the server lacks ``/step``)."""
     env = {"ZPD_SQLITE_SYNCHRONOUS": synchronous} if synchronous else {}
     with (
         zpd_server(database_url, code, env) as server,
         httpx.Client(base_url=server.url, timeout=30) as http,
     ):
         print(f"    {code.side} server imports {server.service_file}", flush=True)
-        arms = [{"name": f"level-{i}", "size": 5000} for i in range(10)]
-        rid = http.post(
-            "/v1/runs",
-            json={
-                "name": "bench",
-                "arms": arms,
-                "seed": 0,
-                "strategy": {"name": "sec", "tau": 0.5},
-            },
-        ).json()["run_id"]
-        rng = random.Random(0)
+        where: dict[str, Any] = {"code": code.side, "service_file": server.service_file}
+        two_calls, cpu_s = timed_steps(two_call_step(http), steps, server.pid)
+        two_call = {
+            "step": percentiles([s + r for s, r in two_calls]),
+            "sample": percentiles([s for s, _ in two_calls]),
+            "report": percentiles([r for _, r in two_calls]),
+            "server_cpu": server_cpu(cpu_s, steps, 2),  # one sample + one report per step
+            **where,
+        }
+        if not serves_route(server.url, STEP_ROUTE):
+            one_call = {"skipped": f"its server has no POST {STEP_ROUTE}", **where}
+            return {"two-call": two_call, "one-call": one_call}
+        one_calls, cpu_s = timed_steps(one_call_step(http), steps, server.pid)
+        one_call = {
+            "step": percentiles(one_calls),
+            "server_cpu": server_cpu(cpu_s, steps, 1),  # per call = per step
+            **where,
+        }
+    return {"two-call": two_call, "one-call": one_call}
 
-        def step(k: int) -> tuple[float, float]:
-            t0 = time.perf_counter()
-            sample = http.post(f"/v1/runs/{rid}/sample", json={"batch_size": 256})
-            t1 = time.perf_counter()
-            sample.raise_for_status()
-            results = [
-                {**item, "rewards": [rng.choice((0.0, 0.1, 1.0)) for _ in range(8)]}
-                for item in sample.json()["items"]
-            ]
-            body = {
-                "report_id": f"r{k}",
-                "sample_id": sample.json()["sample_id"],
-                "results": results,
-            }
-            t2 = time.perf_counter()
-            http.post(f"/v1/runs/{rid}/report", json=body).raise_for_status()
-            t3 = time.perf_counter()
-            return (t1 - t0) * 1000, (t3 - t2) * 1000
 
-        for k in range(WARMUP_STEPS):
-            step(k)
-        cpu_before = process_cpu_seconds(server.pid)
-        timed = [step(k) for k in range(WARMUP_STEPS, WARMUP_STEPS + steps)]
-        cpu_s = process_cpu_seconds(server.pid) - cpu_before
-    sample_ms = [s for s, _ in timed]
-    report_ms = [r for _, r in timed]
-    calls = 2 * steps  # one sample + one report per step
-    return {
-        "step": percentiles([s + r for s, r in timed]),
-        "sample": percentiles(sample_ms),
-        "report": percentiles(report_ms),
-        "server_cpu": {
-            "seconds": cpu_s,
-            "calls": calls,
-            "ms_per_call": cpu_s * 1000 / calls,
-            "ms_per_step": cpu_s * 1000 / steps,
-        },
-        "code": code.side,
-        "service_file": server.service_file,
-    }
+def _median(row: dict[str, Any], part: str) -> float | None:
+    return row[part]["median_ms"] if part in row else None
 
 
 def compare(current: dict[str, Any], baseline: dict[str, Any]) -> dict[str, float | None]:
-    """current / baseline of the step's wall-time percentiles and the server CPU per call."""
+    """current / baseline of the step's wall-time percentiles, of the sample and report
+    calls' (None for the one-call step) and of the server CPU per call."""
     return {
         "step_median": ratio(current["step"]["median_ms"], baseline["step"]["median_ms"]),
         "step_p99": ratio(current["step"]["p99_ms"], baseline["step"]["p99_ms"]),
-        "sample_median": ratio(current["sample"]["median_ms"], baseline["sample"]["median_ms"]),
-        "report_median": ratio(current["report"]["median_ms"], baseline["report"]["median_ms"]),
+        "sample_median": ratio(_median(current, "sample"), _median(baseline, "sample")),
+        "report_median": ratio(_median(current, "report"), _median(baseline, "report")),
         "server_cpu_per_call": ratio(
             current["server_cpu"]["ms_per_call"], baseline["server_cpu"]["ms_per_call"]
         ),
@@ -159,16 +222,21 @@ def bench_setting(
     rows: dict[str, Any], label: str, urls: dict[str, str], steps: int, sync: str | None,
     sides: list[Code],
 ) -> None:  # fmt: skip
-    """Run the HTTP step on ``urls[side]`` for each side (baseline first), into ``rows``."""
+    """Run the HTTP steps on ``urls[side]`` for each side (baseline first), into ``rows``:
+    the two-call rows ("http <label>") then the one-call rows ("http <label> one-call"),
+    each baseline row just before its current row."""
+    results = {}
     for code in sides:
-        print(f"HTTP step on {label}, {code.side} code, {steps} steps ...", flush=True)
-        result = bench_http(urls[code.side], steps, sync, code)
-        if code.side == "baseline":
-            rows[f"http {label} [baseline]"] = result
-        else:
-            if "baseline" in urls and f"http {label} [baseline]" in rows:
-                result["vs_baseline"] = compare(result, rows[f"http {label} [baseline]"])
-            rows[f"http {label}"] = result
+        print(f"HTTP steps on {label}, {code.side} code, {steps} steps each ...", flush=True)
+        results[code.side] = bench_http(urls[code.side], steps, sync, code)
+    for kind, name in (("two-call", f"http {label}"), ("one-call", f"http {label} one-call")):
+        baseline = results.get("baseline", {}).get(kind)
+        if baseline is not None:
+            rows[f"{name} [baseline]"] = baseline
+        current = results["current"][kind]
+        if baseline is not None and "skipped" not in baseline and "skipped" not in current:
+            current["vs_baseline"] = compare(current, baseline)
+        rows[name] = current
 
 
 def fmt_ratio(value: float | None) -> str:
@@ -178,22 +246,26 @@ def fmt_ratio(value: float | None) -> str:
 def print_table(rows: dict[str, Any]) -> None:
     print()
     print(
-        f"{'setting':<40}{'step median':>13}{'step p99':>10}{'sample med':>12}{'report med':>12}"
-        f"{'server CPU/call':>17}"
+        f"{'setting':<48}{'step median':>13}{'step p99':>10}{'sample med':>12}{'report med':>12}"
+        f"{'server CPU/call':>17}{'server CPU/step':>17}"
     )
     for label, row in rows.items():
+        if "skipped" in row:
+            print(f"{label:<48}   skipped: {row['skipped']}")
+            continue
         s = row["step"]
         sample = f"{row['sample']['median_ms']:.2f}" if "sample" in row else "-"
         report = f"{row['report']['median_ms']:.2f}" if "report" in row else "-"
         cpu = f"{row['server_cpu']['ms_per_call']:.2f}" if "server_cpu" in row else "-"
+        cpu_step = f"{row['server_cpu']['ms_per_step']:.2f}" if "server_cpu" in row else "-"
         print(
-            f"{label:<40}{s['median_ms']:>11.2f}ms{s['p99_ms']:>8.2f}ms{sample:>10}ms"
-            f"{report:>10}ms{cpu:>15}ms"
+            f"{label:<48}{s['median_ms']:>11.2f}ms{s['p99_ms']:>8.2f}ms{sample:>10}ms"
+            f"{report:>10}ms{cpu:>15}ms{cpu_step:>15}ms"
         )
         if "vs_baseline" in row:
             r = row["vs_baseline"]
             print(
-                f"{'  current / baseline':<40}{fmt_ratio(r['step_median']):>13}"
+                f"{'  current / baseline':<48}{fmt_ratio(r['step_median']):>13}"
                 f"{fmt_ratio(r['step_p99']):>10}{fmt_ratio(r['sample_median']):>12}"
                 f"{fmt_ratio(r['report_median']):>12}{fmt_ratio(r['server_cpu_per_call']):>17}"
             )

@@ -1,6 +1,6 @@
 """Plumbing shared by the benchmark scripts: ports, percentiles, the machine, the JSON file,
-``zpd serve`` processes started from a chosen copy of the code, their CPU time, and the
-baseline copy (a ``git worktree`` of another commit) for before/after runs."""
+``zpd serve`` processes started from a chosen copy of the code, their CPU time, whether they
+have a route, and the baseline copy (a ``git worktree`` of another commit) for before/after runs."""
 
 from __future__ import annotations
 
@@ -206,6 +206,19 @@ def ratio(current: float | None, baseline: float | None) -> float | None:
         return None
     value = current / baseline
     return None if value != value else value  # NaN from a cell without ops
+
+
+# --- what a server offers -----------------------------------------------------------------------
+
+STEP_ROUTE = "/v1/runs/{run_id}/step"  # the one-call step (report t + draw t+1)
+
+
+def serves_route(url: str, path: str, method: str = "post") -> bool:
+    """Whether the ZPD server at ``url`` has the route ``method path``, read from its
+    ``/openapi.json``: a baseline server of an older commit may lack a newer route."""
+    answer = httpx.get(f"{url}/openapi.json", timeout=30)
+    answer.raise_for_status()
+    return method.lower() in answer.json().get("paths", {}).get(path, {})
 
 
 # --- which code a server runs: this working tree, or a baseline commit --------------------------

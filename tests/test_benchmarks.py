@@ -64,8 +64,11 @@ def _row(what: str, backend: str, mode: str, clients: int, code: str | None, **k
 
 
 def test_goals_from_a_hand_made_run() -> None:
-    from benchmarks.bench_load import goals
+    from benchmarks.bench_load import Bench, goals
 
+    one = "zpd one-call step"
+    skipped = Bench(1.0, (1,))  # a baseline without /step: its one-call cell is skipped
+    skipped.skip(one, "sqlite", "batched", 1, "baseline", "no /step")
     rows = [
         _row("floor", "sqlite", "single", 1, None, p50_ms=12.0, ops_per_s=80.0),
         _row("floor", "postgresql", "single", 1, None, p50_ms=10.0, ops_per_s=100.0),
@@ -80,19 +83,35 @@ def test_goals_from_a_hand_made_run() -> None:
         _row("zpd step", "postgresql", "single", 1, "current", p50_ms=3.0, ops_per_s=300.0),
         _row("zpd step", "postgresql", "single", 8, "current", p50_ms=40.0, ops_per_s=200.0),
         _row("zpd step", "postgresql x2", "single", 8, "current", p50_ms=26.0, ops_per_s=300.0),
+        *skipped.rows,
+        _row(one, "sqlite", "batched", 1, "current", p50_ms=18.0, ops_per_s=55.0),
+        _row(one, "postgresql", "batched", 1, "current", p50_ms=33.0, ops_per_s=30.0),
+        _row(one, "postgresql", "single", 1, "current", p50_ms=2.0, ops_per_s=500.0),
+        _row(one, "postgresql", "single", 8, "current", p50_ms=50.0, ops_per_s=150.0),
+        _row(one, "postgresql x2", "single", 8, "current", p50_ms=30.0, ops_per_s=270.0),
     ]
     block = goals(rows, ["baseline", "current"])
-    assert [g["goal"] for g in block] == ["a", "a", "b", "c", "d"]
+    assert [g["goal"] for g in block] == ["a", "a", "b", "c", "d", "a1", "a1", "b1", "c1", "d1"]
+    assert all("one-call" in g["what"] for g in block[5:])
+    assert [g["target"] for g in block[5:]] == [g["target"] for g in block[:5]]
     # (a) 30/12 and 40/10 against <= 3; (b) 300/20 against >= 10, aim 20; (c) 200/400
-    # against >= 0.4; (d) 300/200 against >= 1.6.
-    assert [g["value"] for g in block] == pytest.approx([2.5, 4.0, 15.0, 0.5, 1.5])
-    assert [g["met"] for g in block] == [True, False, True, True, False]
-    assert block[2]["aim_met"] is False
-    # the baseline: (a) sqlite 60/12, (b) 250/20; the rest was not measured on it
+    # against >= 0.4; (d) 300/200 against >= 1.6. The same on the one-call rows: (a1) 18/12
+    # and 33/10, (b1) 500/20, (c1) 150/400, (d1) 270/150.
+    assert [g["value"] for g in block] == pytest.approx(
+        [2.5, 4.0, 15.0, 0.5, 1.5, 1.5, 3.3, 25.0, 0.375, 1.8]
+    )
+    met = [True, False, True, True, False, True, False, True, False, True]
+    assert [g["met"] for g in block] == met
+    assert (block[2]["aim_met"], block[7]["aim_met"]) == (False, True)
+    # the baseline: (a) sqlite 60/12, (b) 250/20; the rest was not measured on it, and its
+    # one-call cell was skipped
     assert block[0]["baseline_value"] == pytest.approx(5.0)
     assert block[2]["baseline_value"] == pytest.approx(12.5)
-    assert [g["baseline_met"] for g in block] == [False, None, True, None, None]
-    assert [block[i]["baseline_value"] for i in (1, 3, 4)] == [None, None, None]
+    assert [g["baseline_met"] for g in block] == [False, None, True] + [None] * 7
+    assert [block[i]["baseline_value"] for i in (1, 3, 4, 5, 6, 7, 8, 9)] == [None] * 8
+    assert block[5]["baseline_skipped"] == "no /step"
+    assert [i for i, g in enumerate(block) if "baseline_skipped" in g] == [5]
+    assert not any("skipped" in g for g in block)  # nothing skipped on the current side
 
 
 def test_goals_without_baseline_or_postgresql() -> None:
@@ -104,8 +123,8 @@ def test_goals_without_baseline_or_postgresql() -> None:
     ]
     block = goals(rows)
     assert block[0]["value"] == pytest.approx(2.75) and block[0]["met"] is True
-    assert [g["value"] for g in block[1:]] == [None] * 4
-    assert [g["met"] for g in block[1:]] == [None] * 4
+    assert [g["value"] for g in block[1:]] == [None] * 9
+    assert [g["met"] for g in block[1:]] == [None] * 9
     assert not any(key.startswith("baseline") for g in block for key in g)
 
 
@@ -130,6 +149,26 @@ def _git_head() -> bool:
 def _worktrees() -> str:
     done = subprocess.run(["git", "worktree", "list"], cwd=ROOT, capture_output=True, text=True)
     return done.stdout
+
+
+def _commit_without_step_route() -> str | None:
+    """The commit before the one that added ``POST /v1/runs/{run_id}/step``, if this
+    checkout's history holds it."""
+    added = subprocess.run(
+        ["git", "log", "-1", "--format=%H", "--diff-filter=A", "--", "service/domain/steps.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    if not added:
+        return None
+    parent = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"{added}^"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    return parent.stdout.strip() if parent.returncode == 0 else None
 
 
 @pytest.mark.skipif(not _git_head(), reason="needs a git checkout for --baseline-ref")
@@ -161,14 +200,41 @@ def test_bench_step_against_a_baseline_worktree(tmp_path: Path) -> None:
     assert after["vs_baseline"]["step_median"] == pytest.approx(
         after["step"]["median_ms"] / before["step"]["median_ms"]
     )
+    # the one-call rows (HEAD has /step): after the two-call ones, baseline first; one call
+    # per step, so the server CPU per call is the CPU per step
+    assert labels.index("http sqlite NORMAL") + 1 == labels.index(
+        "http sqlite NORMAL one-call [baseline]"
+    )
+    assert labels.index("http sqlite NORMAL one-call [baseline]") + 1 == labels.index(
+        "http sqlite NORMAL one-call"
+    )
+    one_before, one_after = (
+        result["results"]["http sqlite NORMAL one-call [baseline]"],
+        result["results"]["http sqlite NORMAL one-call"],
+    )
+    assert one_before["service_file"].startswith(baseline_root + "/")
+    for row in (one_before, one_after):
+        assert "skipped" not in row and "sample" not in row and "report" not in row
+        assert row["step"]["n"] == 3 and 0 < row["step"]["median_ms"] <= row["step"]["p99_ms"]
+        cpu = row["server_cpu"]
+        assert cpu["calls"] == 3 and cpu["seconds"] >= 0
+        assert cpu["ms_per_call"] == cpu["ms_per_step"] == pytest.approx(cpu["seconds"] * 1000 / 3)
+    assert one_after["vs_baseline"]["step_median"] == pytest.approx(
+        one_after["step"]["median_ms"] / one_before["step"]["median_ms"]
+    )
+    assert one_after["vs_baseline"]["sample_median"] is None
 
 
 @pytest.mark.skipif(not _git_head(), reason="needs a git checkout for --baseline-ref")
 def test_bench_load_against_a_baseline_worktree(tmp_path: Path) -> None:
+    # a baseline from before /step: its two-call cells run, its one-call cells are skipped
+    ref = _commit_without_step_route()
+    if ref is None:
+        pytest.skip("the history before POST /v1/runs/{run_id}/step is not in this checkout")
     out = tmp_path / "load.json"
     done = subprocess.run(
         [sys.executable, "benchmarks/bench_load.py", "--seconds", "0.2", "--clients", "1"]
-        + ["--no-postgres", "--baseline-ref", "HEAD", "--json", str(out)],
+        + ["--no-postgres", "--baseline-ref", ref, "--json", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -197,3 +263,25 @@ def test_bench_load_against_a_baseline_worktree(tmp_path: Path) -> None:
     floor = next(r for r in result["rows"] if r["what"] == "floor")
     assert sqlite_goal["value"] == pytest.approx(zpd[1]["p50_ms"] / floor["p50_ms"])
     assert sqlite_goal["baseline_value"] == pytest.approx(zpd[0]["p50_ms"] / floor["p50_ms"])
+
+    # the one-call step: measured on the current servers, skipped (not failed) on the baseline
+    one = [r for r in result["rows"] if r["what"] == "zpd one-call step"]
+    assert [(r["mode"], r["code"]) for r in one] == [
+        ("batched", "baseline"),
+        ("batched", "current"),
+        ("single", "baseline"),
+        ("single", "current"),
+    ]
+    for row in one[0::2]:
+        assert "POST /v1/runs/{run_id}/step" in row["skipped"]
+        assert row["ops"] is None and row["p50_ms"] is None
+    for row in one[1::2]:
+        assert "skipped" not in row and "vs_baseline" not in row
+        assert row["ops"] > 0 and 0 < row["p50_ms"] <= row["p99_ms"]
+        assert row["server_cpu_ms_per_op"] == pytest.approx(row["server_cpu_s"] * 1000 / row["ops"])
+    assert done.stdout.count("skipped: its servers have no POST /v1/runs/{run_id}/step") >= 2
+    one_call_goal = next(g for g in result["goals"] if g["goal"] == "a1" and "sqlite" in g["what"])
+    assert "one-call" in one_call_goal["what"] and one_call_goal["target"] == "<= 3x"
+    assert one_call_goal["value"] == pytest.approx(one[1]["p50_ms"] / floor["p50_ms"])
+    assert one_call_goal["baseline_value"] is None and one_call_goal["baseline_met"] is None
+    assert "POST /v1/runs/{run_id}/step" in one_call_goal["baseline_skipped"]
