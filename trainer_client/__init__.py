@@ -44,6 +44,7 @@ from trainer_client.models import (
     Run,
     Sample,
     SampleItem,
+    StepResult,
     Strategy,
 )
 
@@ -73,6 +74,7 @@ __all__ = [
     "Sample",
     "SampleItem",
     "ServerError",
+    "StepResult",
     "StorageError",
     "Strategy",
     "UnavailableError",

@@ -39,6 +39,7 @@ from trainer_client.models import (
     RunList,
     Sample,
     SampleBatch,
+    StepResult,
     Strategy,
 )
 
@@ -315,6 +316,42 @@ def report_call(
     if sample_id is not None:
         body["sample_id"] = sample_id
     return Call("POST", _run_path(run_id, "/report"), Report, json=body)
+
+
+def step_call(
+    run_id: str,
+    results: Iterable[ResultLike] | None,
+    batch_size: int,
+    *,
+    reported_sample_id: str | None = None,
+    report_id: str | None = None,
+    sample_id: str | None = None,
+    lease_seconds: int | None = None,
+    purpose: str = "train",
+    group_size: int | None = None,
+    rollout_budget: int | None = None,
+    min_rollouts: int | None = None,
+    max_rollouts: int | None = None,
+) -> Call[StepResult]:
+    """The ``/step`` request: :func:`report_call`'s body (none when ``results`` is None) and
+    :func:`sample_call`'s, each checked and given its generated id as those calls do. The
+    ids are fixed here, once, so a retry of the same call replays the stored report and
+    answers the stored sample instead of applying or drawing again."""
+    body: dict[str, Any] = {}
+    if results is not None:
+        body["report"] = report_call(run_id, results, reported_sample_id, report_id).json
+    body["sample"] = sample_call(
+        run_id,
+        batch_size,
+        sample_id,
+        lease_seconds,
+        purpose,
+        group_size=group_size,
+        rollout_budget=rollout_budget,
+        min_rollouts=min_rollouts,
+        max_rollouts=max_rollouts,
+    ).json
+    return Call("POST", _run_path(run_id, "/step"), StepResult, json=body)
 
 
 def history_call(run_id: str) -> Call[History]:

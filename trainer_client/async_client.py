@@ -25,7 +25,7 @@ from trainer_client._core import (
     StrategyLike,
 )
 from trainer_client.errors import CurriculumError, UnavailableError
-from trainer_client.models import History, Report, RewindResult, Run, Sample
+from trainer_client.models import History, Report, RewindResult, Run, Sample, StepResult
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -148,6 +148,42 @@ class AsyncCurriculumClient:
     ) -> Report:
         """Report one training step (idempotent through ``report_id``)."""
         return await self._execute(_core.report_call(run_id, results, sample_id, report_id))
+
+    async def step(
+        self,
+        run_id: str,
+        results: Iterable[ResultLike] | None,
+        batch_size: int,
+        *,
+        reported_sample_id: str | None = None,
+        report_id: str | None = None,
+        sample_id: str | None = None,
+        lease_seconds: int | None = None,
+        purpose: str = "train",
+        group_size: int | None = None,
+        rollout_budget: int | None = None,
+        min_rollouts: int | None = None,
+        max_rollouts: int | None = None,
+    ) -> StepResult:
+        """Report the step just trained and draw the next one in one round trip, for a
+        synchronous trainer's report-then-sample (idempotent through ``report_id`` and
+        ``sample_id``; see the sync client's
+        :meth:`~trainer_client.client.CurriculumClient.step`)."""
+        call = _core.step_call(
+            run_id,
+            results,
+            batch_size,
+            reported_sample_id=reported_sample_id,
+            report_id=report_id,
+            sample_id=sample_id,
+            lease_seconds=lease_seconds,
+            purpose=purpose,
+            group_size=group_size,
+            rollout_budget=rollout_budget,
+            min_rollouts=min_rollouts,
+            max_rollouts=max_rollouts,
+        )
+        return await self._execute(call)
 
     async def history(self, run_id: str) -> History:
         """Per step: arm values, probabilities, rewards and counts."""

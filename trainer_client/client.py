@@ -9,8 +9,8 @@
         client.report(run.run_id, [{"arm": "easy", "rewards": [1.0, 0.0]}], sample.sample_id)
 
 Only idempotent calls are retried (GETs; ``sample`` and ``sample_many``, which always carry
-sample ids; and ``report``, which always carries a ``report_id``); ``create_run`` is sent
-once.
+sample ids; ``report``, which always carries a ``report_id``; and ``step``, which carries
+both); ``create_run`` is sent once.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from trainer_client._core import (
     SyncHTTPClient,
 )
 from trainer_client.errors import CurriculumError, UnavailableError
-from trainer_client.models import History, Report, RewindResult, Run, Sample
+from trainer_client.models import History, Report, RewindResult, Run, Sample, StepResult
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -195,6 +195,52 @@ class CurriculumClient:
         ``{..., "advantages": [...]}``. ``report_id`` (generated when omitted) makes the call
         idempotent; reusing one with a different body raises :class:`ConflictError`."""
         return self._execute(_core.report_call(run_id, results, sample_id, report_id))
+
+    def step(
+        self,
+        run_id: str,
+        results: Iterable[ResultLike] | None,
+        batch_size: int,
+        *,
+        reported_sample_id: str | None = None,
+        report_id: str | None = None,
+        sample_id: str | None = None,
+        lease_seconds: int | None = None,
+        purpose: str = "train",
+        group_size: int | None = None,
+        rollout_budget: int | None = None,
+        min_rollouts: int | None = None,
+        max_rollouts: int | None = None,
+    ) -> StepResult:
+        """Report the step just trained and draw the next one in one round trip
+        (``POST /v1/runs/{id}/step``): for a synchronous trainer, whose loop is report, then
+        sample, then train. The answers equal :meth:`report` followed by :meth:`sample`, but
+        in one locked transaction and one commit.
+
+        ``results``, ``reported_sample_id`` (the sample the results answer) and ``report_id``
+        are :meth:`report`'s ``results``, ``sample_id`` and ``report_id``; ``results=None``
+        sends no report (the first step). ``batch_size``, ``sample_id`` and the other
+        options are :meth:`sample`'s. Both ids are generated when omitted, once per call, so
+        a retried step replays the stored report (``report_replayed`` True, nothing applied
+        again) and answers the stored sample.
+
+        Raises :class:`InvalidRequestError` when the service refuses either half (an unknown
+        arm, rollout options :meth:`sample` refuses, ...); the run is then unchanged."""
+        call = _core.step_call(
+            run_id,
+            results,
+            batch_size,
+            reported_sample_id=reported_sample_id,
+            report_id=report_id,
+            sample_id=sample_id,
+            lease_seconds=lease_seconds,
+            purpose=purpose,
+            group_size=group_size,
+            rollout_budget=rollout_budget,
+            min_rollouts=min_rollouts,
+            max_rollouts=max_rollouts,
+        )
+        return self._execute(call)
 
     def history(self, run_id: str) -> History:
         """Per step: arm values, probabilities, rewards and counts."""

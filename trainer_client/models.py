@@ -161,6 +161,19 @@ class Report(_Answer):
     probabilities: dict[str, float]
 
 
+class StepResult(_Answer):
+    """The answer of ``step``: the report's answer, then the next sample.
+
+    ``report`` is None when the step carried no results (a first step);
+    ``report_replayed`` is True when the ``report_id`` was known, so its stored answer came
+    back and nothing of the report was applied again.
+    """
+
+    report: Report | None = None
+    report_replayed: bool = False
+    sample: Sample
+
+
 class HistoryPoint(_Answer):
     step: int
     report_id: str
