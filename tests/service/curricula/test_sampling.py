@@ -4,7 +4,20 @@ import numpy as np
 import pytest
 
 from service.curricula import draw_batch, sample_rng
-from service.curricula.permutation import arm_stream, half_bits
+from service.curricula.permutation import (
+    ROUNDS,
+    SCALAR_MAX_SLOTS,
+    _draw_indices_vector,
+    _half_bits_int,
+    _permute_scalar,
+    _permute_vector,
+    _splitmix,
+    _splitmix_int,
+    arm_stream,
+    draw_index_list,
+    half_bits,
+)
+from service.curricula.sampling import _batch_indices, _small_batch_indices
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 5, 64, 1000, 4097])
@@ -72,3 +85,143 @@ def test_batch_indices_continue_each_arms_stream() -> None:
     for arm in range(3):
         got = np.concatenate([first.indices[first.arms == arm], second.indices[second.arms == arm]])
         assert got.tolist() == arm_stream(4, arm, sizes[arm], 0, got.size).tolist()
+
+
+# The pure-Python path for small batches and the vectorised path are two implementations of
+# one function: compare them on many inputs, each path called explicitly.
+
+_SEEDS = [0, 1, 42, 2**31 - 1, 2**53 - 1, 2**63 + 5, 2**64 - 1, 2**70 + 3, -1, -(2**40)]
+
+
+def _edge_sizes() -> list[int]:
+    sizes = {1, 2, 3, 4, 5, 6, 7, 2**40}
+    for k in range(1, 41):
+        sizes |= {2**k - 1, 2**k, 2**k + 1}
+    for k in range(1, 21):  # 4**20 == 2**40: the Feistel domains themselves
+        sizes |= {4**k - 1, 4**k, 4**k + 1}
+    return sorted(s for s in sizes if 1 <= s <= 2**40)
+
+
+def _random_slots(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Arms, sizes and positions of ``n`` slots; arms repeat so that slots share keys."""
+    edge = np.array(_edge_sizes(), dtype=np.int64)
+    arm_sizes = np.where(
+        rng.random(8) < 0.5, rng.choice(edge, 8), rng.integers(1, 2**40, 8, endpoint=True)
+    )
+    arm_ids = rng.choice([0, 1, 2, 5, 63, 1000, 2**31 - 1, -3], 8, replace=False)
+    which = rng.integers(0, 8, n)
+    sizes = arm_sizes[which]
+    positions = np.where(
+        rng.random(n) < 0.5,
+        rng.integers(0, 3 * sizes),  # the first epochs
+        rng.integers(0, 2**62, n),  # epochs up to 2**62 when the size is 1
+    )
+    positions[rng.random(n) < 0.05] *= -1  # negative epochs wrap the same way in both paths
+    return arm_ids[which].astype(np.int64), sizes.astype(np.int64), positions.astype(np.int64)
+
+
+def test_splitmix_matches_the_published_reference_outputs() -> None:
+    # SplitMix64 (Vigna's splitmix64.c) from state s outputs mix(s + k * golden) for
+    # k = 1, 2, ...; our _splitmix(x) is mix(x + golden). Published first outputs for the
+    # states 0 and 1234567.
+    golden = 0x9E3779B97F4A7C15
+    expected = {
+        0: [0xE220A8397B1DCDAF, 0x6E789E6AA1B965F4, 0x06C45D188009454F],
+        1234567: [6457827717110365317, 3203168211198807973, 9817491932198370423],
+    }
+    for state, outputs in expected.items():
+        inputs = [(state + k * golden) % 2**64 for k in range(3)]
+        assert [_splitmix_int(x) for x in inputs] == outputs
+        assert _splitmix(np.array(inputs, dtype=np.uint64)).tolist() == outputs
+
+
+def test_half_bits_of_one_size_equals_the_vectorised_half_bits() -> None:
+    sizes = _edge_sizes() + [2**k + d for k in range(41, 63) for d in (-1, 0, 1)]
+    assert [_half_bits_int(s) for s in sizes] == half_bits(np.array(sizes)).tolist()
+
+
+@pytest.mark.parametrize("seed", _SEEDS)
+def test_scalar_and_vector_draws_are_identical(seed: int) -> None:
+    rng = np.random.default_rng(abs(seed) % 2**32)
+    for n in (1, 2, 7, 16, 17, 64):
+        for _ in range(6):
+            arms, sizes, positions = _random_slots(rng, n)
+            vector = _draw_indices_vector(seed, arms, sizes, positions)
+            scalar = draw_index_list(seed, arms.tolist(), sizes.tolist(), positions.tolist())
+            assert scalar == vector.tolist()
+            assert ((vector >= 0) & (vector < sizes)).all()
+
+
+def test_scalar_and_vector_draws_agree_at_every_edge_size() -> None:
+    sizes = np.array(_edge_sizes(), dtype=np.int64)
+    for epoch in (0, 1, 2**20 + 3, 2**62 // 2**40):
+        arms = np.arange(len(sizes), dtype=np.int64)
+        positions = epoch * sizes + (sizes - 1) // 3
+        vector = _draw_indices_vector(7, arms, sizes, positions)
+        assert draw_index_list(7, arms.tolist(), sizes.tolist(), positions.tolist()) == (
+            vector.tolist()
+        )
+
+
+def test_scalar_and_vector_permute_are_identical() -> None:
+    rng = np.random.default_rng(11)
+    sizes = np.array(_edge_sizes(), dtype=np.int64)
+    keys = rng.integers(0, 2**64, (len(sizes), ROUNDS), dtype=np.uint64)
+    offsets = rng.integers(0, sizes)
+    assert _permute_scalar(offsets, sizes, keys).tolist() == (
+        _permute_vector(offsets, sizes, keys).tolist()
+    )
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 15, 16, 17])
+def test_each_epoch_is_a_permutation_on_the_scalar_path(size: int) -> None:
+    for epoch in (0, 1, 2**40):
+        positions = list(range(epoch * size, (epoch + 1) * size))
+        indices = draw_index_list(3, [1] * size, [size] * size, positions)
+        assert sorted(indices) == list(range(size))
+
+
+def test_draw_indices_gives_the_same_stream_below_and_above_the_scalar_cutoff() -> None:
+    assert SCALAR_MAX_SLOTS < 40
+    for size in (1, 2, 7, 1000, 2**40):
+        whole = arm_stream(seed=8, arm=2, size=size, start=5, count=40)  # vectorised
+        for count in (1, 2, SCALAR_MAX_SLOTS - 1, SCALAR_MAX_SLOTS, SCALAR_MAX_SLOTS + 1):
+            part = arm_stream(seed=8, arm=2, size=size, start=5, count=count)
+            assert part.tolist() == whole[:count].tolist()
+        for start in range(5, 45, 8):  # pieces of 8 take the scalar path
+            piece = arm_stream(seed=8, arm=2, size=size, start=start, count=8)
+            assert piece.tolist() == whole[start - 5 : start + 3].tolist()
+
+
+def test_small_and_vectorised_batch_indices_are_identical() -> None:
+    rng = np.random.default_rng(23)
+    sizes: list[int | None] = [None, 1, 2, 7, 1000, None, 2**40, 4**10]
+    for batch_size in range(0, 21):
+        for _ in range(10):
+            arms = rng.integers(0, len(sizes), batch_size)
+            drawn_before = rng.integers(0, 2**50, len(sizes)).tolist()
+            seed = int(rng.integers(0, 2**53))
+            args = {"seed": seed, "sizes": sizes, "drawn_before": drawn_before}
+            small = _small_batch_indices(arms, **args)
+            assert small.dtype == np.int64
+            assert small.tolist() == _batch_indices(arms, **args).tolist()
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 8, 16])
+def test_small_batches_continue_each_arms_stream(batch_size: int) -> None:
+    p = np.array([0.4, 0.3, 0.2, 0.1])
+    sizes: list[int | None] = [5, 50, None, 2**40]
+    drawn = np.zeros(4, dtype=np.int64)
+    batches = []
+    for sample_number in range(12):
+        batch = draw_batch(
+            p, batch_size, sample_rng(6, sample_number), seed=6, sizes=sizes, drawn_before=drawn
+        )
+        batches.append(batch)
+        drawn = drawn + batch.counts
+    for arm, size in enumerate(sizes):
+        got = np.concatenate([b.indices[b.arms == arm] for b in batches])
+        if size is None:
+            assert (got == -1).all()
+        else:  # 200 > 12 * 16 slots: the whole stream comes from the vectorised path
+            assert got.tolist() == arm_stream(6, arm, size, 0, 200)[: got.size].tolist()
