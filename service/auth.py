@@ -71,14 +71,14 @@ def keys_required(db: Database) -> bool:
 def authenticate(db: Database, key: str | None) -> Principal:
     """The principal of a request carrying ``key`` (or none).
 
-    One prepared Core statement per request, in a read transaction: a key created or
-    revoked a moment ago (by any process) counts from the next request on.
+    One prepared Core statement per request, on its own outside any transaction (it reads
+    committed rows either way): a key created or revoked a moment ago (by any process)
+    counts from the next request on.
 
     Raises:
         Unauthorized: no key while keys exist, or an unknown or revoked key.
     """
-    with db.transaction() as session:
-        connection = session.connection()
+    with db.single_read() as connection:
         if key is None:
             if connection.execute(_ANY_ACTIVE_KEY).scalar():
                 raise Unauthorized(

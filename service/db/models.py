@@ -105,6 +105,11 @@ class Run(Base):
     auto_arms: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # a new random value at every locked write: a process's cached copy of the run is
+    # current exactly while the stored generation is the one it cached (domain.locking)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # no open sample's lease ends before this (None: not known); domain.leases
+    lease_check_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     arms: Mapped[list[Arm]] = relationship(
         back_populates="run", order_by="Arm.position", cascade="all, delete-orphan"

@@ -25,12 +25,13 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
 from service.db.engine import WRITE_OPTION
+from service.db.run_states import RunStates
 from service.errors import Conflict, StorageError, Unavailable, ZPDError
 
 log = logging.getLogger("zpd.db")
@@ -42,6 +43,9 @@ class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._write_engine = engine.execution_options(**{WRITE_OPTION: True})
+        self._autocommit_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        # the runs this process wrote last (service.domain.locking.locked_run)
+        self.run_states = RunStates()
 
     @contextmanager
     def transaction(self, write: bool = False) -> Iterator[Session]:
@@ -60,24 +64,42 @@ class Database:
             ZPDError: whatever the work raised, after rollback.
         """
         bind = self._write_engine if write else self.engine
-        try:
-            with Session(bind, expire_on_commit=False, autoflush=False) as session, session.begin():
-                yield session
-        except ZPDError:
-            raise
-        except IntegrityError as exc:
-            raise Conflict("the request conflicts with stored state", str(exc.orig)) from exc
-        except (OperationalError, PoolTimeout) as exc:
-            raise Unavailable("the database is unavailable; nothing was applied") from exc
-        except DBAPIError as exc:
-            if exc.connection_invalidated:
-                raise Unavailable("the database connection was lost; nothing was applied") from exc
-            raise _storage_error("the database refused the operation", exc) from exc
-        except SQLAlchemyError as exc:
-            raise _storage_error("a storage operation failed", exc) from exc
+        with (
+            _translated(),
+            Session(bind, expire_on_commit=False, autoflush=False) as session,
+            session.begin(),
+        ):
+            yield session
+
+    @contextmanager
+    def single_read(self) -> Iterator[Connection]:
+        """A connection for one read statement, outside any transaction (autocommit): no
+        ``BEGIN`` and no ``COMMIT`` around it. For a per-request lookup (the API key) whose
+        one statement sees committed data either way. Errors as :meth:`transaction`."""
+        with _translated(), self._autocommit_engine.connect() as connection:
+            yield connection
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """No SQLAlchemy or driver error leaves this block: each becomes a ``ZPDError``."""
+    try:
+        yield
+    except ZPDError:
+        raise
+    except IntegrityError as exc:
+        raise Conflict("the request conflicts with stored state", str(exc.orig)) from exc
+    except (OperationalError, PoolTimeout) as exc:
+        raise Unavailable("the database is unavailable; nothing was applied") from exc
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise Unavailable("the database connection was lost; nothing was applied") from exc
+        raise _storage_error("the database refused the operation", exc) from exc
+    except SQLAlchemyError as exc:
+        raise _storage_error("a storage operation failed", exc) from exc
 
 
 def _storage_error(what: str, exc: SQLAlchemyError) -> StorageError:

@@ -8,18 +8,13 @@ functions from the stored row, so a retry gets the same body as the first call.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 from service.curricula import ArmInfo, Strategy, build_strategy
 from service.db.models import Report, Run, Sample
+from service.domain.clock import aware
 from service.domain.leases import LeaseCounts
 from service.domain.trackers import tracker_for
 from service.schemas import ArmState, ReportOut, RunOut, SampleOut
-
-
-def aware(moment: datetime) -> datetime:
-    """``moment`` with its UTC zone (SQLite hands back naive datetimes, written in UTC)."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def arm_infos(run: Run) -> list[ArmInfo]:

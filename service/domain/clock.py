@@ -18,6 +18,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
+def aware(moment: datetime) -> datetime:
+    """``moment`` with its UTC zone (SQLite hands back naive datetimes, written in UTC)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 class Clock(Protocol):
     """A source of the current time."""
 

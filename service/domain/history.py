@@ -8,7 +8,7 @@ from sqlalchemy import or_, select
 
 from service.db.models import Report
 from service.db.transaction import Database
-from service.domain.answers import aware
+from service.domain.clock import aware
 from service.domain.locking import read_run
 from service.schemas import HistoryOut, HistoryPoint
 

@@ -19,10 +19,21 @@ The rules:
    transaction. Nothing else may take a run's lock: a second lock order could deadlock.
 
 A run of another tenant is not found (404), exactly like a run that does not exist.
+
+**Cached run state.** Each process keeps the run and arm rows of the runs it wrote last
+(:class:`~service.db.run_states.RunStates`, on the
+:class:`~service.db.transaction.Database`), under the run's
+``generation``: every locked write stores a new random generation with its changes. With a
+copy in hand, :func:`locked_run` takes the lock by reading the generation alone, and uses
+the copy only if it is the stored one; otherwise (another replica or process wrote, the
+copy is missing) it reads the rows as before. The database stays the only truth: a copy
+is a shortcut past two reads, never a source of state. A change made behind the service's
+back (SQL by hand) must set a new ``generation`` too, or be followed by a restart.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -32,6 +43,7 @@ from sqlalchemy.orm import Session, class_mapper, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from service.db.models import Arm, Run, table_of
+from service.db.run_states import RunState, RunStates
 from service.db.transaction import Database
 from service.errors import NotFound
 
@@ -55,6 +67,10 @@ _ARM_STATE_AT = tuple(_ARM_COLUMNS.index(name) for name in _ARM_STATE)
 _ARM_BINDS = tuple(f"b_{name}" for name in _ARM_STATE)
 _SELECT_RUN = select(_RUNS).where(_RUNS.c.id == bindparam("b_id")).with_for_update()
 _SELECT_TENANT_RUN = _SELECT_RUN.where(_RUNS.c.tenant == bindparam("b_tenant"))
+_LOCK_GENERATION = (
+    select(_RUNS.c.generation).where(_RUNS.c.id == bindparam("b_id")).with_for_update()
+)
+_LOCK_TENANT_GENERATION = _LOCK_GENERATION.where(_RUNS.c.tenant == bindparam("b_tenant"))
 _SELECT_ARMS = (
     select(_ARMS).where(_ARMS.c.run_id == bindparam("b_run_id")).order_by(_ARMS.c.position)
 )
@@ -66,43 +82,56 @@ _UPDATE_ARM = (
 
 
 class LockedRun:
-    """A run read with Core under its lock, as a detached :class:`Run` with its arms.
+    """A run under its lock, as a detached :class:`Run` with its arms.
 
-    The rows are read with two plain statements and turned into ``Run``/``Arm`` objects
-    that no session tracks: the callers change their attributes as before, and
-    :meth:`write_back` stores what changed with one ``UPDATE`` of the run and one
-    executemany ``UPDATE`` of the changed arms, instead of the ORM's identity map and
-    unit of work (an ``UPDATE`` per arm on every flush).
+    The rows come from ``states`` when its copy has the stored generation (one statement
+    reads the generation and takes the lock), else from two plain Core statements; either
+    way they become ``Run``/``Arm`` objects that no session tracks: the callers change
+    their attributes as before, and :meth:`write_back` stores what changed, with a new
+    generation, in one ``UPDATE`` of the run and one executemany ``UPDATE`` of the changed
+    arms, instead of the ORM's identity map and unit of work (an ``UPDATE`` per arm on
+    every flush). :attr:`committed` is then the state to cache once the commit succeeds.
     """
 
-    def __init__(self, session: Session, run_id: str, tenant: str | None) -> None:
+    def __init__(
+        self, session: Session, run_id: str, tenant: str | None, states: RunStates | None = None
+    ) -> None:
         connection = session.connection()
-        if tenant is None:
-            row = connection.execute(_SELECT_RUN, {"b_id": run_id}).one_or_none()
-        else:
-            row = connection.execute(
-                _SELECT_TENANT_RUN, {"b_id": run_id, "b_tenant": tenant}
-            ).one_or_none()
-        if row is None:
-            raise NotFound(f"run {run_id!r} does not exist", {"run_id": run_id})
-        arm_rows = connection.execute(_SELECT_ARMS, {"b_run_id": run_id}).all()
-        self._run_before = tuple(row)
-        self._arms_before = [tuple(r[i] for i in _ARM_STATE_AT) for r in arm_rows]
-        self.run = _detached(Run, _RUN_COLUMNS, self._run_before)
-        arms = [_detached(Arm, _ARM_COLUMNS, tuple(r)) for r in arm_rows]
+        cached = states.get(run_id) if states is not None else None
+        state = None
+        if cached is not None:
+            if tenant is None:
+                generation = connection.execute(_LOCK_GENERATION, {"b_id": run_id}).scalar()
+            else:
+                generation = connection.execute(
+                    _LOCK_TENANT_GENERATION, {"b_id": run_id, "b_tenant": tenant}
+                ).scalar()
+            if generation is None:
+                raise NotFound(f"run {run_id!r} does not exist", {"run_id": run_id})
+            # read again under the lock: a writer that committed before us may have cached
+            cached = states.get(run_id) if states is not None else None
+            if cached is not None and cached.generation == generation:
+                state = cached
+        if state is None:
+            state = _read_state(connection, run_id, tenant)
+        self._run_before = state.run
+        self._arms_before = [tuple(r[i] for i in _ARM_STATE_AT) for r in state.arms]
+        self.run = _detached(Run, _RUN_COLUMNS, state.run)
+        arms = [_detached(Arm, _ARM_COLUMNS, r) for r in state.arms]
         set_committed_value(self.run, "arms", arms)
+        self.committed: RunState | None = None
 
     def write_back(self, session: Session) -> None:
-        """Store the run's and its arms' changed columns (nothing when nothing changed)."""
+        """Store the run's and its arms' changed columns under a new generation."""
         connection = session.connection()
         run = self.run
+        run.generation = secrets.randbits(63)
         changed: dict[str, Any] = {
             name: getattr(run, name)
             for name, before in zip(_RUN_COLUMNS, self._run_before, strict=True)
             if not _same(getattr(run, name), before)
         }
-        if changed:
-            connection.execute(update(_RUNS).where(_RUNS.c.id == run.id).values(changed))
+        connection.execute(update(_RUNS).where(_RUNS.c.id == run.id).values(changed))
         params = []
         for arm, before in zip(run.arms, self._arms_before, strict=True):
             now = tuple(getattr(arm, name) for name in _ARM_STATE)
@@ -110,6 +139,24 @@ class LockedRun:
                 params.append({"arm_id": arm.id, **dict(zip(_ARM_BINDS, now, strict=True))})
         if params:
             connection.execute(_UPDATE_ARM, params)
+        self.committed = RunState(
+            run=tuple(getattr(run, name) for name in _RUN_COLUMNS),
+            arms=tuple(tuple(getattr(arm, name) for name in _ARM_COLUMNS) for arm in run.arms),
+        )
+
+
+def _read_state(connection: Any, run_id: str, tenant: str | None) -> RunState:
+    """The run's and its arms' rows, the run's row locked."""
+    if tenant is None:
+        row = connection.execute(_SELECT_RUN, {"b_id": run_id}).one_or_none()
+    else:
+        row = connection.execute(
+            _SELECT_TENANT_RUN, {"b_id": run_id, "b_tenant": tenant}
+        ).one_or_none()
+    if row is None:
+        raise NotFound(f"run {run_id!r} does not exist", {"run_id": run_id})
+    arm_rows = connection.execute(_SELECT_ARMS, {"b_run_id": run_id}).all()
+    return RunState(run=tuple(row), arms=tuple(tuple(r) for r in arm_rows))
 
 
 def _detached(cls: type[T], columns: tuple[str, ...], values: tuple[Any, ...]) -> T:
@@ -155,10 +202,14 @@ def locked_run(
         NotFound: no run has this id (for this tenant); nothing was written.
         Unavailable: the database is unreachable; nothing was written.
     """
+    states = db.run_states
     with db.transaction(write=True) as session:
-        locked = LockedRun(session, run_id, tenant)
+        locked = LockedRun(session, run_id, tenant, states)
         yield session, locked.run
         locked.write_back(session)
+    # committed: this state is the stored one under its generation
+    if locked.committed is not None:
+        states.put(run_id, locked.committed)
 
 
 @contextmanager

@@ -47,8 +47,8 @@ from service.cache import RunCache
 from service.curricula import Strategy, draw_batch, sample_rng
 from service.db.models import ProblemStat, Report, Rewind, Run, Sample
 from service.db.transaction import Database
-from service.domain.answers import arm_infos, aware, strategy_of
-from service.domain.clock import SYSTEM_CLOCK, Clock
+from service.domain.answers import arm_infos, strategy_of
+from service.domain.clock import SYSTEM_CLOCK, Clock, aware
 from service.domain.locking import locked_run, read_run
 from service.domain.state import absorb, apply_report
 from service.domain.trackers import ProblemTracker, tracker_for
@@ -232,6 +232,8 @@ def _rebuild(session: Session, run: Run, freed: set[str]) -> None:
             row.reported_at = None
         expired += row.expired_at is not None
     run.samples_expired = expired
+    # freed samples are open again, with leases that may end before the next check
+    run.lease_check_at = None
 
 
 def _replay_report(

@@ -25,7 +25,7 @@ from service.db.transaction import Database
 from service.domain.answers import sample_out, strategy_of
 from service.domain.checks import check_batch_size
 from service.domain.clock import SYSTEM_CLOCK, Clock
-from service.domain.leases import expire_leases
+from service.domain.leases import expire_leases, lease_issued
 from service.domain.locking import locked_run
 from service.domain.trackers import ProblemTracker, tracker_for
 from service.errors import Conflict, InvalidRequest
@@ -154,6 +154,7 @@ def sample_locked(
     if demonstrations:
         run.demonstrations += request.batch_size
     lease = request.lease_seconds or settings.sample_lease_seconds
+    lease_expires_at = now + timedelta(seconds=lease)
     row = Sample(
         run_id=run.id,
         sample_id=request.sample_id or new_id(),
@@ -163,10 +164,11 @@ def sample_locked(
         arm_positions=batch.arms.tolist(),
         indices=indices.tolist(),
         created_at=now,
-        lease_expires_at=now + timedelta(seconds=lease),
+        lease_expires_at=lease_expires_at,
     )
     run.samples += 1
     run.updated_at = row.created_at
+    lease_issued(run, lease_expires_at)
     insert_row(session, row)
     return with_predictions(session, run, tracker, row, request)
 
