@@ -24,6 +24,10 @@ ROUNDS = 8
 # about 13 slots when every slot has its own arm (8 round keys each), about 40 when the
 # slots share an arm and epoch (keys computed once); at 1-8 slots Python is 2-10x faster.
 SCALAR_MAX_SLOTS = 16
+# Cycle walking: the domain 4**half can be up to 4x the arm, so a slot needs a geometric
+# number of passes and a 256-slot batch waits ~15 passes for its unluckiest slots, each
+# pass ~70 numpy calls. The last few slots finish faster in Python.
+TAIL_SLOTS = 24
 _GOLDEN_INT = 0x9E3779B97F4A7C15
 _M1_INT = 0xBF58476D1CE4E5B9
 _M2_INT = 0x94D049BB133111EB
@@ -108,7 +112,11 @@ def _permute_int(offset: int, size: int, keys: list[int]) -> int:
             return x
 
 
-def _permute_vector(offsets: np.ndarray, sizes: np.ndarray, keys: np.ndarray) -> np.ndarray:
+def _permute_vector(
+    offsets: np.ndarray, sizes: np.ndarray, keys: np.ndarray, tail: int = TAIL_SLOTS
+) -> np.ndarray:
+    """The vectorised permutation; the last ``tail`` or fewer slots still cycle-walking
+    finish on the pure-Python path (0: numpy to the end)."""
     x = np.asarray(offsets).astype(np.uint64)
     limit = np.asarray(sizes).astype(np.uint64)
     half = half_bits(np.asarray(sizes, dtype=np.int64))
@@ -117,6 +125,16 @@ def _permute_vector(offsets: np.ndarray, sizes: np.ndarray, keys: np.ndarray) ->
         while todo.any():
             x[todo] = _feistel(x[todo], keys[todo], half[todo])
             todo = x >= limit
+            left = np.flatnonzero(todo)
+            if 0 < left.size <= tail and x.ndim == 1:
+                # each further pass of the loop is one pass of _permute_int from here on
+                rows = keys[left].astype(np.uint64).tolist()
+                sizes_left = limit[left].tolist()
+                x[left] = [
+                    _permute_int(int(v), int(n), k)
+                    for v, n, k in zip(x[left].tolist(), sizes_left, rows, strict=True)
+                ]
+                break
     return x.astype(np.int64)
 
 

@@ -7,6 +7,7 @@ from service.curricula import draw_batch, sample_rng
 from service.curricula.permutation import (
     ROUNDS,
     SCALAR_MAX_SLOTS,
+    TAIL_SLOTS,
     _draw_indices_vector,
     _half_bits_int,
     _permute_scalar,
@@ -225,3 +226,15 @@ def test_small_batches_continue_each_arms_stream(batch_size: int) -> None:
             assert (got == -1).all()
         else:  # 200 > 12 * 16 slots: the whole stream comes from the vectorised path
             assert got.tolist() == arm_stream(6, arm, size, 0, 200)[: got.size].tolist()
+
+
+@pytest.mark.parametrize("tail", [1, 5, TAIL_SLOTS, 300])
+def test_finishing_the_cycle_walk_in_python_changes_no_index(tail: int) -> None:
+    # sizes just above a power of four: the domain is ~4x the arm, so walks are long
+    rng = np.random.default_rng(tail)
+    sizes = rng.choice(np.array([5, 17, 65, 257, 4097, 4**9 + 1], dtype=np.int64), 600)
+    keys = rng.integers(0, 2**64, (600, ROUNDS), dtype=np.uint64)
+    offsets = rng.integers(0, sizes)
+    numpy_only = _permute_vector(offsets, sizes, keys, tail=0)
+    assert _permute_vector(offsets, sizes, keys, tail=tail).tolist() == numpy_only.tolist()
+    assert _permute_scalar(offsets, sizes, keys).tolist() == numpy_only.tolist()
