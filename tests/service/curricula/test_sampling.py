@@ -16,6 +16,7 @@ from service.curricula.permutation import (
     _splitmix_int,
     arm_stream,
     draw_index_list,
+    draw_indices,
     half_bits,
 )
 from service.curricula.sampling import _batch_indices, _small_batch_indices
@@ -238,3 +239,49 @@ def test_finishing_the_cycle_walk_in_python_changes_no_index(tail: int) -> None:
     numpy_only = _permute_vector(offsets, sizes, keys, tail=0)
     assert _permute_vector(offsets, sizes, keys, tail=tail).tolist() == numpy_only.tolist()
     assert _permute_scalar(offsets, sizes, keys).tolist() == numpy_only.tolist()
+
+
+def test_draws_read_from_epoch_tables_equal_the_direct_walk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from service.curricula import permutation
+
+    tables = permutation.EpochTables(max_size=5000, capacity=12_000)
+    monkeypatch.setattr(permutation, "EPOCH_TABLES", tables)
+    rng = np.random.default_rng(5)
+    sizes_of = np.array([1, 2, 17, 257, 4097, 5000, 5001, 2**40], dtype=np.int64)
+    drawn = np.zeros(len(sizes_of), dtype=np.int64)
+    for call in range(60):  # consecutive batches: the same epochs come back, then the next
+        arms = rng.integers(0, len(sizes_of), 64)
+        rank = np.array([np.sum(arms[:i] == a) for i, a in enumerate(arms)], dtype=np.int64)
+        positions = drawn[arms] + rank
+        drawn += np.bincount(arms, minlength=len(sizes_of))
+        sizes = sizes_of[arms]
+        expected = _draw_indices_vector(3, arms, sizes, positions)
+        got = draw_indices(3, arms, sizes, positions)
+        assert got.tolist() == expected.tolist(), call
+    # tables were built, only for arms up to max_size, and within capacity
+    assert tables._tables and all(key[3] <= 5000 for key in tables._tables)
+    assert tables._held <= 12_000
+    assert sum(t.size for t in tables._tables.values()) == tables._held
+
+
+def test_an_epoch_table_is_built_on_the_second_request_only() -> None:
+    from service.curricula.permutation import EpochTables, _whole_epoch
+
+    tables = EpochTables(max_size=100)
+    assert tables.get(1, 2, 0, 50) is None  # the first time: walk directly
+    table = tables.get(1, 2, 0, 50)
+    assert table is not None and sorted(table.tolist()) == list(range(50))
+    assert (
+        table.tolist()
+        == _draw_indices_vector(1, np.full(50, 2), np.full(50, 50), np.arange(50)).tolist()
+    )
+    assert tables.get(1, 2, 0, 50) is table
+    assert tables.get(1, 2, 0, 101) is None and tables.get(1, 2, 0, 101) is None  # too large
+    assert (
+        _whole_epoch(9, 0, 4, 7).tolist()
+        == _draw_indices_vector(
+            9, np.zeros(7, dtype=np.int64), np.full(7, 7), np.arange(28, 35)
+        ).tolist()
+    )
