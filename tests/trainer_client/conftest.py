@@ -8,11 +8,12 @@ the same app behind FastAPI's ``TestClient``, with no network at all.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import LiveServer, free_port
+from tests.conftest import LiveServer, free_port, fresh_postgres_database
 from trainer_client import CurriculumClient, RetryPolicy
 
 __all__ = ["REPO_ROOT", "free_port"]
@@ -29,6 +30,26 @@ def zpd_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
+
+
+@contextmanager
+def module_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """A real ``zpd serve`` on ``request.param``'s database ("sqlite": a file; "postgres": a
+    fresh database, dropped afterwards): for a module-scoped fixture shared by a module's
+    tests (each makes its own runs), where a server per test would cost a minute."""
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path_factory.mktemp('zpd-module') / 'zpd.db'}"
+        else:
+            admin_url = str(request.getfixturevalue("postgres_admin"))
+            url = stack.enter_context(fresh_postgres_database(admin_url))
+        server = LiveServer(url, workdir=REPO_ROOT).start(timeout=60)
+        try:
+            yield server
+        finally:
+            server.stop()
 
 
 FAST_RETRY = RetryPolicy(max_retries=3, backoff_initial=0.01, backoff_max=0.05)

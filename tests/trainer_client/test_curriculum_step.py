@@ -8,18 +8,15 @@ final run state that ``next_batch`` once, then ``report_and_next``, give.
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from tests.conftest import LiveServer
-from tests.trainer_client.conftest import FAST_RETRY, REPO_ROOT
+from tests.trainer_client.conftest import FAST_RETRY, module_server
 from trainer_client import Batch, Curriculum, CurriculumClient, InvalidRequestError, Report, Run
 
 ARMS = [{"name": "easy", "size": 50}, {"name": "medium", "size": 30}, {"name": "hard", "size": 7}]
@@ -37,30 +34,8 @@ def live_server(
 ) -> Iterator[LiveServer]:
     """One real ``zpd serve`` per database for this module's tests (each makes its own
     runs): on a SQLite file, and on a fresh PostgreSQL database dropped afterwards."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('zpd-cur-step') / 'zpd.db'}"
-        server = LiveServer(url, workdir=REPO_ROOT).start(timeout=60)
-        try:
-            yield server
-        finally:
-            server.stop()
-        return
-    admin_url = str(request.getfixturevalue("postgres_admin"))
-    name = f"zpd_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        server = LiveServer(url, workdir=REPO_ROOT).start(timeout=60)
-        try:
-            yield server
-        finally:
-            server.stop()
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with module_server(request, tmp_path_factory) as server:
+        yield server
 
 
 def drawn(batch: Batch) -> tuple[Any, ...]:
