@@ -3,9 +3,11 @@
 Measures, side by side in one run, each cell for a fixed time:
   * ZPD over HTTP: each client is one trainer with its own run (10 arms) doing steps, batch
     256 ("batched") and 1 ("single"), at 1, 8 and 32 concurrent clients (threads, one
-    httpx.Client each), on SQLite (the embedded default, synchronous=FULL), PostgreSQL, and
-    PostgreSQL behind two ``zpd serve`` replicas (client i talks to replica i % 2), each
-    step in two ways:
+    httpx.Client each), on SQLite (the embedded default, synchronous=FULL), PostgreSQL,
+    PostgreSQL behind two ``zpd serve`` replicas (client i talks to replica i % 2), and
+    PostgreSQL behind one ``zpd serve --workers 2`` ("postgresql w2": one port, the
+    uvicorn parent's two worker processes share its socket and the kernel hands each new
+    connection to one of them; skipped with ``--no-workers``), each step in two ways:
       - "zpd step", two calls: ``POST /sample`` (batch) + ``POST /report`` (batch problems x
         8 rewards), two commits;
       - "zpd one-call step": one ``POST /step`` carrying the report of the client's previous
@@ -20,8 +22,9 @@ Measures, side by side in one run, each cell for a fixed time:
     study per client: the peer reference for single-item calls.
 
 The server processes' CPU time (user + system, read from /proc before and after each cell's
-timed part; PostgreSQL's own processes not included) is reported per op beside the wall
-time, for the ZPD rows and the floor.
+timed part, of each server process and its descendants, so the workers of --workers 2 too;
+PostgreSQL's own processes not included) is reported per op beside the wall time, for the
+ZPD rows and the floor.
 
 With ``--baseline-ref REF`` every ZPD cell also runs against ``zpd serve`` processes started
 from a ``git worktree`` of REF (fresh databases of their own), baseline then current for each
@@ -38,11 +41,14 @@ Goals checked at the end, on the same run (for the baseline too when there is on
   (d) single-item steps/s on PostgreSQL, 2 replicas / 1 replica, 8 clients: at least 1.6x;
   (a1)-(d1): the same four, with the same targets, on the one-call step's cells (one
       durable round trip per step, so 1x the floor is its structural minimum in (a1)).
+After them one line of information, no goal: single-item steps/s at 8 clients, "postgresql
+w2" / "postgresql" (one process with two workers / one with one), for the one-call and
+the two-call step (``workers_scaling`` in the JSON).
 
 Prints a table and writes JSON (default benchmarks/results/bench_load.json).
 
     python benchmarks/bench_load.py [--quick] [--seconds 4] [--clients 1,8,32] [--json PATH]
-                                    [--no-postgres] [--baseline-ref REF]
+                                    [--no-postgres] [--no-workers] [--baseline-ref REF]
 """
 
 from __future__ import annotations
@@ -88,6 +94,7 @@ from benchmarks.common import (  # noqa: E402
 ARMS = [{"name": f"level-{i}", "size": 5000} for i in range(10)]
 TWO_CALL = "zpd step"  # /sample + /report per step
 ONE_CALL = "zpd one-call step"  # /step per step
+WORKERS_BACKEND = "postgresql w2"  # one `zpd serve --workers 2` on PostgreSQL
 CONCURRENCY = (1, 8, 32)
 MODES = {"batched": 256, "single": 1}
 JSON_HEADERS = {"content-type": "application/json"}
@@ -238,13 +245,15 @@ STEP_OPS = {TWO_CALL: zpd_step_op, ONE_CALL: zpd_one_call_op}
 
 @contextmanager
 def zpd_servers(
-    database_url: str, replicas: int, log_level: str, code: Code
+    database_url: str, replicas: int, log_level: str, code: Code, workers: int = 1
 ) -> Iterator[list[ZpdServer]]:
-    """``replicas`` ``zpd serve`` processes of ``code`` on one database, started one at a time
-    (the first creates the schema)."""
+    """``replicas`` ``zpd serve --workers <workers>`` processes of ``code`` on one database,
+    started one at a time (the first creates the schema)."""
     with ExitStack() as stack:
         servers = [
-            stack.enter_context(zpd_server(database_url, code, log_level=log_level, log=SERVER_LOG))
+            stack.enter_context(
+                zpd_server(database_url, code, log_level=log_level, log=SERVER_LOG, workers=workers)
+            )
             for _ in range(replicas)
         ]
         print(f"  ({code.side} servers import {servers[0].service_file})", flush=True)
@@ -455,15 +464,17 @@ def bench_backend(
     replicas: int,
     log_level: str,
     sides: list[Code],
+    workers: int = 1,
 ) -> dict[str, str]:
     """Every ZPD cell of ``backend`` (the two-call step, then the one-call step), on each
-    side's servers in turn (baseline first), each side on its own database
-    ``database_urls[side]``; servers without ``/step`` get skipped one-call rows. Returns, per
-    side, the file its servers imported ``service`` from."""
+    side's servers in turn (baseline first: ``replicas`` servers of ``workers`` worker
+    processes each), each side on its own database ``database_urls[side]``; servers without
+    ``/step`` get skipped one-call rows. Returns, per side, the file its servers imported
+    ``service`` from."""
     with ExitStack() as stack:
         servers = {
             code.side: stack.enter_context(
-                zpd_servers(database_urls[code.side], replicas, log_level, code)
+                zpd_servers(database_urls[code.side], replicas, log_level, code, workers)
             )
             for code in sides
         }
@@ -488,6 +499,7 @@ def bench_backend(
                         ) -> Callable[[], None]:
                             return op(urls[i % len(urls)], batch, seeds + i)
 
+                        # each server's process tree is counted (its workers with --workers)
                         pids = [server.pid for server in servers[code.side]]
                         bench.cell(
                             what, backend, mode, clients, make, code=code.side, cpu_pids=pids
@@ -665,6 +677,43 @@ def goals(rows: list[dict[str, Any]], sides: Sequence[str] = ("current",)) -> li
     return block
 
 
+SCALED_STEPS = {ONE_CALL: "one-call", TWO_CALL: "two-call"}
+WORKERS_SCALING_LABEL = (
+    f"single-item steps/s, {WORKERS_BACKEND} / postgresql (1 process, 2 workers / 1), 8 clients"
+)
+
+
+def workers_scaling(
+    rows: list[dict[str, Any]], sides: Sequence[str] = ("current",)
+) -> dict[str, Any]:
+    """Information, no goal: per side, for the one-call and the two-call step, the
+    single-item steps/s at 8 clients of one ``zpd serve --workers 2`` over those of one
+    single-worker ``zpd serve`` (None where either cell was not measured or skipped)."""
+    block: dict[str, Any] = {"what": WORKERS_SCALING_LABEL}
+    for side in sides:
+        block[side] = {}
+        for what in SCALED_STEPS:
+            top = find_row(rows, (what, WORKERS_BACKEND, "single", 8), side)
+            bottom = find_row(rows, (what, "postgresql", "single", 8), side)
+            value = ratio(top["ops_per_s"], bottom["ops_per_s"]) if top and bottom else None
+            block[side][what] = value
+    return block
+
+
+def print_workers_scaling(block: dict[str, Any]) -> None:
+    def values(side: str) -> str:
+        texts = []
+        for what, short in SCALED_STEPS.items():
+            value = block[side][what]
+            texts.append(f"{short} " + ("n/a" if value is None else f"{value:.2f}x"))
+        return ", ".join(texts)
+
+    line = f"info (no goal): {block['what']}: {values('current')}"
+    if "baseline" in block:
+        line += f"   [baseline {values('baseline')}]"
+    print(line)
+
+
 def _verdict(value: float | None, met: bool | None, skipped: str | None = None) -> str:
     if value is None:
         return f"n/a (skipped: {skipped})" if skipped else "n/a (not measured)"
@@ -732,7 +781,7 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seconds", type=float, default=None, help="per cell (default 4)")
-    parser.add_argument("--quick", action="store_true", help="1 s per cell (~2 min)")
+    parser.add_argument("--quick", action="store_true", help="1 s per cell (~2.5 min)")
     parser.add_argument(
         "--clients",
         type=parse_clients,
@@ -741,6 +790,11 @@ def main() -> int:
     )
     parser.add_argument("--json", default="benchmarks/results/bench_load.json")
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument(
+        "--no-workers",
+        action="store_true",
+        help=f'skip the "{WORKERS_BACKEND}" cells (one zpd serve --workers 2 on PostgreSQL)',
+    )
     parser.add_argument("--log-level", default="info", help="zpd serve --log-level (default info)")
     parser.add_argument(
         "--baseline-ref",
@@ -770,13 +824,16 @@ def main() -> int:
             bench_floor(bench, "sqlite", f"sqlite:///{Path(folder) / 'floor.db'}")
             imported = bench_backend(bench, "sqlite", sqlite, 1, args.log_level, sides)
         if not args.no_postgres:
-            imported.update(bench_postgres(bench, sides, args.log_level))
+            workers = not args.no_workers
+            imported.update(bench_postgres(bench, sides, args.log_level, workers))
         for side, service_file in imported.items():
             code_json[side]["service_file"] = service_file
 
     print_table(bench)
     block = goals(bench.rows, [code.side for code in sides])
     print_goals(block)
+    scaling = workers_scaling(bench.rows, [code.side for code in sides])
+    print_workers_scaling(scaling)
     out = {
         "machine": machine(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -785,15 +842,19 @@ def main() -> int:
         "wall_s": round(time.monotonic() - started, 1),
         "rows": bench.rows,
         "goals": block,
+        "workers_scaling": scaling,
     }
     write_json(args.json, out)
     print(f"({out['wall_s']} s)")
     return 0
 
 
-def bench_postgres(bench: Bench, sides: list[Code], log_level: str) -> dict[str, str]:
-    """The PostgreSQL cells: floor, Optuna, then ZPD with 1 and 2 replicas; a database each
-    for the floor, Optuna (it keeps its own alembic_version table) and every side's service."""
+def bench_postgres(
+    bench: Bench, sides: list[Code], log_level: str, workers: bool = True
+) -> dict[str, str]:
+    """The PostgreSQL cells: floor, Optuna, then ZPD with 1 and 2 replicas and, if
+    ``workers``, one server of 2 worker processes; a database each for the floor, Optuna (it
+    keeps its own alembic_version table) and every side's service."""
     tag = os.getpid()
     with ExitStack() as stack:
         floor = stack.enter_context(postgres_database(f"zpd_load_floor_{tag}"))
@@ -808,7 +869,10 @@ def bench_postgres(bench: Bench, sides: list[Code], log_level: str) -> dict[str,
         bench_floor(bench, "postgresql", floor)
         bench_optuna(bench, peer)
         bench_backend(bench, "postgresql", urls, 1, log_level, sides)
-        return bench_backend(bench, "postgresql x2", urls, 2, log_level, sides)
+        imported = bench_backend(bench, "postgresql x2", urls, 2, log_level, sides)
+        if workers:
+            imported = bench_backend(bench, WORKERS_BACKEND, urls, 1, log_level, sides, workers=2)
+        return imported
 
 
 if __name__ == "__main__":

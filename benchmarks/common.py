@@ -174,18 +174,31 @@ def time_sample_report(
     return {"sample": percentiles(sample_ms), "report": percentiles(report_ms)}
 
 
-# --- CPU time of a server process -------------------------------------------------------------
+# --- CPU time of a server process and its descendants -----------------------------------------
+
+
+def _stat_fields(line: str) -> list[str]:
+    """The fields of a ``/proc/<pid>/stat`` line from field 3 (state) on.
+
+    The second field, the command name in parentheses, may itself hold spaces and
+    parentheses, so the fields are counted from the last ``)``.
+    """
+    return line[line.rindex(")") + 1 :].split()
 
 
 def parse_proc_stat(line: str) -> tuple[int, int]:
-    """``(utime, stime)`` in clock ticks from a ``/proc/<pid>/stat`` line.
-
-    The second field, the command name in parentheses, may itself hold spaces and
-    parentheses, so the fields are counted from the last ``)``: after it come field 3
-    (state) onwards, and utime and stime are fields 14 and 15 (proc(5)).
-    """
-    fields = line[line.rindex(")") + 1 :].split()
+    """``(utime, stime)`` in clock ticks from a ``/proc/<pid>/stat`` line: fields 14 and 15
+    (proc(5))."""
+    fields = _stat_fields(line)
     return int(fields[11]), int(fields[12])
+
+
+def parse_proc_stat_reaped(line: str) -> tuple[int, int]:
+    """``(cutime, cstime)`` in clock ticks from a ``/proc/<pid>/stat`` line: fields 16 and 17,
+    the CPU time of the process's children that exited and were waited for (their own
+    ``cutime``/``cstime`` included)."""
+    fields = _stat_fields(line)
+    return int(fields[13]), int(fields[14])
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -195,9 +208,81 @@ def process_cpu_seconds(pid: int) -> float:
     return (utime + stime) / os.sysconf("SC_CLK_TCK")
 
 
+def _read_stat(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read()
+    except (FileNotFoundError, ProcessLookupError):  # it exited and was reaped meanwhile
+        return None
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants alive now (zombies included), parents before children.
+
+    Found by reading the parent pid (field 4) of every ``/proc/<n>/stat``:
+    ``/proc/<pid>/task/<tid>/children`` would be shorter but needs a kernel built with
+    ``CONFIG_PROC_CHILDREN``, which not every machine has.
+    """
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        line = _read_stat(int(entry))
+        if line is not None:
+            children.setdefault(int(_stat_fields(line)[1]), []).append(int(entry))
+    tree = [pid]
+    for parent in tree:  # grows while it is walked: breadth first
+        tree.extend(children.get(parent, []))
+    return tree
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds used so far by the process ``pid`` and its descendants: of
+    every process of :func:`process_tree` its own time plus that of its children that
+    already exited (``cutime`` + ``cstime``).
+
+    A ``zpd serve --workers N`` is a uvicorn parent and N worker processes (and whatever
+    else they spawn); a difference of two readings is the CPU the whole tree used in
+    between. A child that exits keeps its times while it is a zombie, and when its parent
+    (in the tree) waits for it they move into the parent's ``cutime``/``cstime``, so a
+    worker that exits mid-cell (uvicorn restarts dead workers) is still counted. Not
+    counted: a descendant whose parent exits first (it is reparented out of the tree, its
+    time from then on is lost), and, for a process reaped during the few milliseconds of
+    one reading, its time may be missed or counted twice by that reading.
+
+    Raises:
+        FileNotFoundError: the process ``pid`` itself does not exist.
+    """
+    total = 0
+    for member in process_tree(pid):
+        line = _read_stat(member)
+        if line is None:
+            if member == pid:
+                raise FileNotFoundError(f"no process {pid}")
+            continue
+        total += sum(parse_proc_stat(line)) + sum(parse_proc_stat_reaped(line))
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pids: list[int]) -> float:
-    """Total user + system CPU seconds of the processes ``pids``."""
-    return sum(process_cpu_seconds(pid) for pid in pids)
+    """Total user + system CPU seconds of the processes ``pids`` and their descendants
+    (:func:`tree_cpu_seconds` of each)."""
+    return sum(tree_cpu_seconds(pid) for pid in pids)
+
+
+def wait_settled(pid: int, timeout: float = 60, idle: float = 0.05, every: float = 0.5) -> bool:
+    """Wait until the process tree of ``pid`` uses at most ``idle`` CPU seconds in
+    ``every`` seconds (e.g. every worker of a ``zpd serve --workers N`` has finished
+    importing and starting); False if it did not within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    before = tree_cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(every)
+        now = tree_cpu_seconds(pid)
+        if now - before <= idle:
+            return True
+        before = now
+    return False
 
 
 def ratio(current: float | None, baseline: float | None) -> float | None:
@@ -359,11 +444,16 @@ def zpd_server(
     env: dict[str, str] | None = None,
     log_level: str = "warning",
     log: IO[bytes] | None = None,
+    workers: int = 1,
 ) -> Iterator[ZpdServer]:
-    """``zpd serve`` (one uvicorn worker, this Python) on a free port, importing the service
-    from ``code.root`` (its cwd and first ``PYTHONPATH`` entry); yields it once ready.
+    """``zpd serve`` (this Python) on a free port, importing the service from ``code.root``
+    (its cwd and first ``PYTHONPATH`` entry); yields it once ready.
 
-    Its output goes to ``log`` (default: discarded), whose tail is shown if it fails to start.
+    ``workers`` > 1 passes ``--workers``: one uvicorn parent (``pid``) whose worker processes
+    share its port; it is yielded once every worker has started (its process tree has them
+    all and has gone idle), so that no worker's start-up is counted in a cell's CPU time
+    (read with :func:`cpu_seconds`, which counts the workers). Its output goes to ``log``
+    (default: discarded), whose tail is shown if it fails to start.
     """
     port = free_port()
     pythonpath = os.pathsep.join(filter(None, [str(code.root), os.environ.get("PYTHONPATH")]))
@@ -376,6 +466,8 @@ def zpd_server(
     with tempfile.NamedTemporaryFile(prefix="zpd-service-file-") as report:
         command = [sys.executable, "-c", _LAUNCHER, str(code.root), report.name, "serve"]
         command += ["--port", str(port), "--log-level", log_level]
+        if workers > 1:
+            command += ["--workers", str(workers)]
         process = subprocess.Popen(
             command,
             cwd=code.root,
@@ -386,7 +478,21 @@ def zpd_server(
         try:
             url = f"http://127.0.0.1:{port}"
             wait_ready(f"{url}/readyz", process, log)
+            if workers > 1:
+                _wait_workers(process, workers)
             service_file = Path(report.name).read_text()
             yield ZpdServer(url, process.pid, service_file)
         finally:
             stop([process])
+
+
+def _wait_workers(process: subprocess.Popen[bytes], workers: int, timeout: float = 60) -> None:
+    """Wait until the ``zpd serve --workers`` parent ``process`` has ``workers`` descendants
+    and they have gone idle (their start-up done); raise if not within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while len(process_tree(process.pid)) < 1 + workers:
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"zpd serve --workers {workers} did not start its workers")
+        time.sleep(0.1)
+    if not wait_settled(process.pid, timeout=max(deadline - time.monotonic(), 1)):
+        raise RuntimeError(f"zpd serve --workers {workers} did not settle within {timeout}s")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -36,12 +37,13 @@ def test_million_problem_benchmark_runs_as_a_script(script: str, tmp_path: Path)
 
 
 def test_proc_stat_fields_are_counted_from_the_last_parenthesis() -> None:
-    from benchmarks.common import parse_proc_stat
+    from benchmarks.common import parse_proc_stat, parse_proc_stat_reaped
 
     # pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
     # utime stime cutime cstime ...: a command name with spaces and parentheses in it.
     line = "4242 (zpd (serve) 2) S 1 4242 4242 0 -1 4194560 900 0 3 0 250 40 7 9 20 0 5 0"
     assert parse_proc_stat(line) == (250, 40)
+    assert parse_proc_stat_reaped(line) == (7, 9)  # cutime, cstime: waited-for children
 
 
 def test_process_cpu_seconds_agrees_with_the_process_clock() -> None:
@@ -57,6 +59,61 @@ def test_process_cpu_seconds_agrees_with_the_process_clock() -> None:
     # user + system time from another source (clock_gettime).
     tick = 1 / os.sysconf("SC_CLK_TCK")
     assert abs(process_cpu_seconds(os.getpid()) - time.process_time()) <= 3 * tick
+
+
+# A child that burns 0.3 s of CPU (by its own clock), says so, then waits for EOF on stdin.
+_BURN = """
+import sys, time
+deadline = time.process_time() + 0.3
+while time.process_time() < deadline:
+    pass
+print("burnt", flush=True)
+sys.stdin.read()
+"""
+# Starts the burner, prints its pid once it has burnt; on a line from stdin lets it exit and
+# waits for it (its CPU time moves into this process's cutime/cstime), says so, and waits.
+_PARENT = f"""
+import subprocess, sys
+child = subprocess.Popen([sys.executable, "-c", {_BURN!r}], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+print(child.pid, child.stdout.readline().strip(), flush=True)
+sys.stdin.readline()
+child.stdin.close()
+child.wait()
+print("reaped", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_tree_cpu_counts_a_child_alive_and_after_it_exited() -> None:
+    from benchmarks.common import process_cpu_seconds, process_tree, tree_cpu_seconds
+
+    root = subprocess.Popen(
+        [sys.executable, "-c", _PARENT], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert root.stdin is not None and root.stdout is not None
+    try:
+        child_text, word = root.stdout.readline().split()
+        child = int(child_text)
+        assert word == "burnt"
+        assert process_tree(root.pid) == [root.pid, child]
+        # both idle now (blocked on a pipe): their own readings do not move
+        child_cpu = process_cpu_seconds(child)
+        root_cpu = process_cpu_seconds(root.pid)
+        assert child_cpu >= 0.25  # 0.3 s by its own clock; /proc counts 10 ms ticks
+        assert tree_cpu_seconds(root.pid) >= root_cpu + child_cpu
+
+        root.stdin.write("\n")
+        root.stdin.flush()
+        assert root.stdout.readline() == "reaped\n"
+        assert process_tree(root.pid) == [root.pid]
+        # the exited child is still counted, through its parent's cutime + cstime
+        assert tree_cpu_seconds(root.pid) >= root_cpu + child_cpu
+    finally:
+        root.kill()
+        root.wait()
+    with pytest.raises(FileNotFoundError):
+        tree_cpu_seconds(root.pid)
 
 
 def _row(what: str, backend: str, mode: str, clients: int, code: str | None, **kw: float) -> dict:
@@ -126,6 +183,36 @@ def test_goals_without_baseline_or_postgresql() -> None:
     assert [g["value"] for g in block[1:]] == [None] * 9
     assert [g["met"] for g in block[1:]] == [None] * 9
     assert not any(key.startswith("baseline") for g in block for key in g)
+
+
+def test_workers_scaling_from_a_hand_made_run() -> None:
+    from benchmarks.bench_load import Bench, workers_scaling
+
+    one = "zpd one-call step"
+    skipped = Bench(1.0, (8,))  # a baseline without /step: its one-call cell is skipped
+    skipped.skip(one, "postgresql w2", "single", 8, "baseline", "no /step")
+    rows = [
+        _row("zpd step", "postgresql", "single", 8, "baseline", ops_per_s=50.0),
+        _row("zpd step", "postgresql", "single", 8, "current", ops_per_s=80.0),
+        _row("zpd step", "postgresql", "single", 1, "current", ops_per_s=999.0),
+        _row("zpd step", "postgresql x2", "single", 8, "current", ops_per_s=999.0),
+        _row("zpd step", "postgresql w2", "single", 8, "baseline", ops_per_s=60.0),
+        _row("zpd step", "postgresql w2", "single", 8, "current", ops_per_s=120.0),
+        _row("zpd step", "postgresql w2", "batched", 8, "current", ops_per_s=999.0),
+        _row(one, "postgresql", "single", 8, "current", ops_per_s=100.0),
+        _row(one, "postgresql w2", "single", 8, "current", ops_per_s=130.0),
+        *skipped.rows,
+    ]
+    block = workers_scaling(rows, ["baseline", "current"])
+    assert "postgresql w2 / postgresql" in block["what"] and "8 clients" in block["what"]
+    # current: two-call 120/80, one-call 130/100; baseline: two-call 60/50, one-call skipped
+    assert block["current"] == {"zpd step": pytest.approx(1.5), one: pytest.approx(1.3)}
+    assert block["baseline"] == {"zpd step": pytest.approx(1.2), one: None}
+    # no 8-client cells (e.g. --clients 1): nothing to say
+    assert workers_scaling(rows[2:3]) == {
+        "what": block["what"],
+        "current": {"zpd step": None, one: None},
+    }
 
 
 def test_ratios_current_over_baseline() -> None:
@@ -285,3 +372,43 @@ def test_bench_load_against_a_baseline_worktree(tmp_path: Path) -> None:
     assert one_call_goal["value"] == pytest.approx(one[1]["p50_ms"] / floor["p50_ms"])
     assert one_call_goal["baseline_value"] is None and one_call_goal["baseline_met"] is None
     assert "POST /v1/runs/{run_id}/step" in one_call_goal["baseline_skipped"]
+
+
+@pytest.mark.postgres
+def test_bench_load_measures_one_server_with_two_workers(
+    postgres_admin: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "load.json"
+    done = subprocess.run(
+        [sys.executable, "benchmarks/bench_load.py", "--seconds", "0.2", "--clients", "1"]
+        + ["--log-level", "warning", "--json", str(out)],
+        cwd=ROOT,
+        env={**os.environ, "ZPD_TEST_POSTGRES_URL": postgres_admin},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(out.read_text())
+    rows = {
+        (r["what"], r["backend"], r["mode"]): r for r in result["rows"] if r["code"] == "current"
+    }
+    cells = [
+        (what, mode) for mode in ("batched", "single") for what in ("zpd step", "zpd one-call step")
+    ]
+    for what, mode in cells:
+        row = rows[(what, "postgresql w2", mode)]
+        assert row["clients"] == 1 and "skipped" not in row
+        assert row["ops"] > 0 and 0 < row["p50_ms"] <= row["p99_ms"]
+        assert row["server_cpu_s"] > 0
+
+    # The same ops cost about the same CPU in a worker process as in a single-process
+    # server; the uvicorn parent alone (which only pings its workers) would show almost none.
+    def cpu_per_op(backend: str) -> float:
+        chosen = [rows[(what, backend, mode)] for what, mode in cells]
+        return sum(r["server_cpu_s"] for r in chosen) / sum(r["ops"] for r in chosen)
+
+    assert cpu_per_op("postgresql w2") >= 0.25 * cpu_per_op("postgresql")
+    # the information line: no 8-client cells in this run
+    assert "info (no goal): single-item steps/s, postgresql w2 / postgresql" in done.stdout
+    assert result["workers_scaling"]["current"] == {"zpd step": None, "zpd one-call step": None}
