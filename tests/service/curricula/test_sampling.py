@@ -246,12 +246,13 @@ def test_draws_read_from_epoch_tables_equal_the_direct_walk(
 ) -> None:
     from service.curricula import permutation
 
-    tables = permutation.EpochTables(max_size=5000, capacity=12_000)
+    tables = permutation.EpochTables(max_size=5000, capacity=6_000)
     monkeypatch.setattr(permutation, "EPOCH_TABLES", tables)
     rng = np.random.default_rng(5)
-    sizes_of = np.array([1, 2, 17, 257, 4097, 5000, 5001, 2**40], dtype=np.int64)
+    sizes_of = np.array([1, 2, 17, 257, 1000, 4097, 5001, 2**40], dtype=np.int64)
     drawn = np.zeros(len(sizes_of), dtype=np.int64)
-    for call in range(60):  # consecutive batches: the same epochs come back, then the next
+    built = set()
+    for call in range(120):  # consecutive batches: the same epochs come back, then the next
         arms = rng.integers(0, len(sizes_of), 64)
         rank = np.array([np.sum(arms[:i] == a) for i, a in enumerate(arms)], dtype=np.int64)
         positions = drawn[arms] + rank
@@ -260,25 +261,33 @@ def test_draws_read_from_epoch_tables_equal_the_direct_walk(
         expected = _draw_indices_vector(3, arms, sizes, positions)
         got = draw_indices(3, arms, sizes, positions)
         assert got.tolist() == expected.tolist(), call
-    # tables were built, only for arms up to max_size, and within capacity
-    assert tables._tables and all(key[3] <= 5000 for key in tables._tables)
-    assert tables._held <= 12_000
+        built |= set(tables._tables)
+    # tables were built (the arm of 4,097 too, and its first table was dropped for capacity),
+    # only for arms up to max_size, and within capacity
+    assert {key[3] for key in built} == {1, 2, 17, 257, 1000, 4097}
+    assert len(built) > len(tables._tables)
+    assert all(key[3] <= 5000 for key in tables._tables)
+    assert tables._held <= 6_000
     assert sum(t.size for t in tables._tables.values()) == tables._held
 
 
-def test_an_epoch_table_is_built_on_the_second_request_only() -> None:
+def test_an_epoch_table_is_built_once_an_eighth_of_it_was_drawn() -> None:
     from service.curricula.permutation import EpochTables, _whole_epoch
 
     tables = EpochTables(max_size=100)
-    assert tables.get(1, 2, 0, 50) is None  # the first time: walk directly
-    table = tables.get(1, 2, 0, 50)
-    assert table is not None and sorted(table.tolist()) == list(range(50))
+    # 80 problems: walked directly until 10 slots (an eighth) have been drawn from it
+    assert tables.get(1, 2, 0, 80, slots=4) is None
+    assert tables.get(1, 2, 0, 80, slots=5) is None
+    table = tables.get(1, 2, 0, 80, slots=1)
+    assert table is not None and sorted(table.tolist()) == list(range(80))
     assert (
         table.tolist()
-        == _draw_indices_vector(1, np.full(50, 2), np.full(50, 50), np.arange(50)).tolist()
+        == _draw_indices_vector(1, np.full(80, 2), np.full(80, 80), np.arange(80)).tolist()
     )
-    assert tables.get(1, 2, 0, 50) is table
-    assert tables.get(1, 2, 0, 101) is None and tables.get(1, 2, 0, 101) is None  # too large
+    assert tables.get(1, 2, 0, 80, slots=1) is table
+    assert tables.get(1, 3, 0, 80, slots=10) is not None  # enough in one call
+    assert tables.get(1, 2, 1, 80, slots=9) is None  # another epoch counts apart
+    assert tables.get(1, 2, 0, 101, slots=101) is None  # above max_size: never a table
     assert (
         _whole_epoch(9, 0, 4, 7).tolist()
         == _draw_indices_vector(
