@@ -74,7 +74,7 @@ import orjson
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import (  # noqa: E402
+from benchmarks.common import (
     STEP_ROUTE,
     Code,
     ZpdServer,
@@ -84,6 +84,7 @@ from benchmarks.common import (  # noqa: E402
     machine,
     postgres_database,
     ratio,
+    report_body,  # noqa: E402
     serves_route,
     stop,
     wait_ready,
@@ -187,15 +188,6 @@ def create_run(http: httpx.Client, name: str, seed: int) -> str:
     response = http.post("/v1/runs", json=body)
     response.raise_for_status()
     return str(response.json()["run_id"])
-
-
-def report_body(drawn: dict[str, Any], rng: random.Random, report_id: str) -> dict[str, Any]:
-    """The /report body of the answered sample ``drawn``: 8 rewards in {0, 0.1, 1} a problem."""
-    results = [
-        {**item, "rewards": [rng.choice((0.0, 0.1, 1.0)) for _ in range(8)]}
-        for item in drawn["items"]
-    ]
-    return {"report_id": report_id, "sample_id": drawn["sample_id"], "results": results}
 
 
 def zpd_step_op(url: str, batch: int, seed: int) -> Callable[[], None]:

@@ -8,6 +8,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import shutil
 import signal
 import socket
@@ -496,3 +497,12 @@ def _wait_workers(process: subprocess.Popen[bytes], workers: int, timeout: float
         time.sleep(0.1)
     if not wait_settled(process.pid, timeout=max(deadline - time.monotonic(), 1)):
         raise RuntimeError(f"zpd serve --workers {workers} did not settle within {timeout}s")
+
+
+def report_body(drawn: dict[str, Any], rng: random.Random, report_id: str) -> dict[str, Any]:
+    """The /report body of the answered sample ``drawn``: 8 rewards in {0, 0.1, 1} a problem."""
+    results = [
+        {**item, "rewards": [rng.choice((0.0, 0.1, 1.0)) for _ in range(8)]}
+        for item in drawn["items"]
+    ]
+    return {"report_id": report_id, "sample_id": drawn["sample_id"], "results": results}

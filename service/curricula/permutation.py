@@ -214,12 +214,6 @@ class EpochTables:
                     self._held -= dropped.size
         return table
 
-    def clear(self) -> None:
-        with self._lock:
-            self._tables.clear()
-            self._drawn.clear()
-            self._held = 0
-
 
 def _whole_epoch(seed: int, arm: int, epoch: int, size: int) -> np.ndarray:
     offsets = np.arange(size, dtype=np.int64)

@@ -52,10 +52,3 @@ class RunStates:
             self._states.move_to_end(run_id)
             while len(self._states) > self.capacity:
                 self._states.popitem(last=False)
-
-    def drop(self, run_id: str) -> None:
-        with self._lock:
-            self._states.pop(run_id, None)
-
-    def __len__(self) -> int:
-        return len(self._states)

@@ -38,7 +38,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.orm import Session, class_mapper, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -51,6 +51,12 @@ T = TypeVar("T")
 
 _RUNS = table_of(Run)
 _ARMS = table_of(Arm)
+
+
+def _with_tenant(statement: Select[Any]) -> tuple[Select[Any], Select[Any]]:
+    return statement, statement.where(_RUNS.c.tenant == bindparam("b_tenant"))
+
+
 _RUN_COLUMNS = tuple(c.key for c in _RUNS.columns)
 _ARM_COLUMNS = tuple(c.key for c in _ARMS.columns)
 # the arm columns a write may change (id, run_id, position, name, size and tags never do)
@@ -64,13 +70,13 @@ _ARM_STATE = (
     "members",
 )
 _ARM_STATE_AT = tuple(_ARM_COLUMNS.index(name) for name in _ARM_STATE)
-_ARM_BINDS = tuple(f"b_{name}" for name in _ARM_STATE)
-_SELECT_RUN = select(_RUNS).where(_RUNS.c.id == bindparam("b_id")).with_for_update()
-_SELECT_TENANT_RUN = _SELECT_RUN.where(_RUNS.c.tenant == bindparam("b_tenant"))
-_LOCK_GENERATION = (
+_ARM_BIND_AT = tuple((f"b_{name}", _ARM_COLUMNS.index(name)) for name in _ARM_STATE)
+_ARM_ID_AT = _ARM_COLUMNS.index("id")
+# each run read twice over: any tenant (operators), and one tenant's (the API)
+_SELECT_RUN = _with_tenant(select(_RUNS).where(_RUNS.c.id == bindparam("b_id")).with_for_update())
+_LOCK_GENERATION = _with_tenant(
     select(_RUNS.c.generation).where(_RUNS.c.id == bindparam("b_id")).with_for_update()
 )
-_LOCK_TENANT_GENERATION = _LOCK_GENERATION.where(_RUNS.c.tenant == bindparam("b_tenant"))
 _SELECT_ARMS = (
     select(_ARMS).where(_ARMS.c.run_id == bindparam("b_run_id")).order_by(_ARMS.c.position)
 )
@@ -97,25 +103,18 @@ class LockedRun:
         self, session: Session, run_id: str, tenant: str | None, states: RunStates | None = None
     ) -> None:
         connection = session.connection()
-        cached = states.get(run_id) if states is not None else None
         state = None
-        if cached is not None:
-            if tenant is None:
-                generation = connection.execute(_LOCK_GENERATION, {"b_id": run_id}).scalar()
-            else:
-                generation = connection.execute(
-                    _LOCK_TENANT_GENERATION, {"b_id": run_id, "b_tenant": tenant}
-                ).scalar()
-            if generation is None:
-                raise NotFound(f"run {run_id!r} does not exist", {"run_id": run_id})
+        if states is not None and states.get(run_id) is not None:
+            generation = _one_run(connection, _LOCK_GENERATION, run_id, tenant)[0]
             # read again under the lock: a writer that committed before us may have cached
-            cached = states.get(run_id) if states is not None else None
+            cached = states.get(run_id)
             if cached is not None and cached.generation == generation:
                 state = cached
         if state is None:
-            state = _read_state(connection, run_id, tenant)
-        self._run_before = state.run
-        self._arms_before = [tuple(r[i] for i in _ARM_STATE_AT) for r in state.arms]
+            row = _one_run(connection, _SELECT_RUN, run_id, tenant)
+            arm_rows = connection.execute(_SELECT_ARMS, {"b_run_id": run_id}).all()
+            state = RunState(run=tuple(row), arms=tuple(tuple(r) for r in arm_rows))
+        self._before = state
         self.run = _detached(Run, _RUN_COLUMNS, state.run)
         arms = [_detached(Arm, _ARM_COLUMNS, r) for r in state.arms]
         set_committed_value(self.run, "arms", arms)
@@ -126,37 +125,40 @@ class LockedRun:
         connection = session.connection()
         run = self.run
         run.generation = secrets.randbits(63)
+        run_now = tuple(getattr(run, name) for name in _RUN_COLUMNS)
         changed: dict[str, Any] = {
-            name: getattr(run, name)
-            for name, before in zip(_RUN_COLUMNS, self._run_before, strict=True)
-            if not _same(getattr(run, name), before)
+            name: now
+            for name, now, before in zip(_RUN_COLUMNS, run_now, self._before.run, strict=True)
+            if not _same(now, before)
         }
         connection.execute(update(_RUNS).where(_RUNS.c.id == run.id).values(changed))
-        params = []
-        for arm, before in zip(run.arms, self._arms_before, strict=True):
-            now = tuple(getattr(arm, name) for name in _ARM_STATE)
-            if not all(map(_same, now, before)):
-                params.append({"arm_id": arm.id, **dict(zip(_ARM_BINDS, now, strict=True))})
+        arms_now = tuple(tuple(getattr(arm, name) for name in _ARM_COLUMNS) for arm in run.arms)
+        params = [
+            {"arm_id": now[_ARM_ID_AT], **{bind: now[i] for bind, i in _ARM_BIND_AT}}
+            for now, before in zip(arms_now, self._before.arms, strict=True)
+            if not all(_same(now[i], before[i]) for i in _ARM_STATE_AT)
+        ]
         if params:
             connection.execute(_UPDATE_ARM, params)
-        self.committed = RunState(
-            run=tuple(getattr(run, name) for name in _RUN_COLUMNS),
-            arms=tuple(tuple(getattr(arm, name) for name in _ARM_COLUMNS) for arm in run.arms),
-        )
+        self.committed = RunState(run=run_now, arms=arms_now)
 
 
-def _read_state(connection: Any, run_id: str, tenant: str | None) -> RunState:
-    """The run's and its arms' rows, the run's row locked."""
+def _one_run(
+    connection: Any, statements: tuple[Select[Any], Select[Any]], run_id: str, tenant: str | None
+) -> Any:
+    """The run's row read (locked) by ``statements``: of any tenant, or of ``tenant``.
+
+    Raises:
+        NotFound: no such run (for this tenant).
+    """
+    any_tenant, one_tenant = statements
     if tenant is None:
-        row = connection.execute(_SELECT_RUN, {"b_id": run_id}).one_or_none()
+        row = connection.execute(any_tenant, {"b_id": run_id}).one_or_none()
     else:
-        row = connection.execute(
-            _SELECT_TENANT_RUN, {"b_id": run_id, "b_tenant": tenant}
-        ).one_or_none()
+        row = connection.execute(one_tenant, {"b_id": run_id, "b_tenant": tenant}).one_or_none()
     if row is None:
         raise NotFound(f"run {run_id!r} does not exist", {"run_id": run_id})
-    arm_rows = connection.execute(_SELECT_ARMS, {"b_run_id": run_id}).all()
-    return RunState(run=tuple(row), arms=tuple(tuple(r) for r in arm_rows))
+    return row
 
 
 def _detached(cls: type[T], columns: tuple[str, ...], values: tuple[Any, ...]) -> T:

@@ -8,6 +8,8 @@ a connection in steady use is not pinged (one round trip less per request).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -26,42 +28,38 @@ def backend_pid(db: Database) -> int:
         return int(session.connection().exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
 
 
-def test_a_dropped_idle_connection_is_replaced_before_use(
-    postgres_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(engine_module, "IDLE_PING_SECONDS", 0.2)
-    db = Database(create_db_engine(Settings(database_url=postgres_url, db_pool_size=1)))
+@contextmanager
+def one_dropped_connection(url: str, idle_ping_seconds: float) -> Iterator[tuple[Database, int]]:
+    """A one-connection pool (pinging after ``idle_ping_seconds`` idle) whose connection the
+    server has just terminated, and that connection's backend pid."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(engine_module, "IDLE_PING_SECONDS", idle_ping_seconds)
+        db = Database(create_db_engine(Settings(database_url=url, db_pool_size=1)))
     try:
-        first = backend_pid(db)
-        admin = create_engine(postgres_url)
+        pid = backend_pid(db)
+        admin = create_engine(url)
         with admin.begin() as conn:
-            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
         admin.dispose()
+        yield db, pid
+    finally:
+        db.dispose()
+
+
+def test_a_dropped_idle_connection_is_replaced_before_use(postgres_url: str) -> None:
+    with one_dropped_connection(postgres_url, idle_ping_seconds=0.2) as (db, first):
         time.sleep(0.3)  # idle past the ping threshold
         # no error: the dead connection failed its ping and a new one took its place
         assert backend_pid(db) != first
         with db.single_read() as connection:
             assert connection.exec_driver_sql("SELECT 1").scalar_one() == 1
-    finally:
-        db.dispose()
 
 
-def test_a_connection_in_steady_use_is_not_pinged(
-    postgres_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_connection_in_steady_use_is_not_pinged(postgres_url: str) -> None:
     """The other side of the trade: a connection dropped while in steady use is found
     dead by the request that uses it (a 503, nothing applied), and the pool is rebuilt
     for the next one. With a ping per checkout the first request would have succeeded."""
-    monkeypatch.setattr(engine_module, "IDLE_PING_SECONDS", 60.0)
-    db = Database(create_db_engine(Settings(database_url=postgres_url, db_pool_size=1)))
-    try:
-        first = backend_pid(db)
-        admin = create_engine(postgres_url)
-        with admin.begin() as conn:
-            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
-        admin.dispose()
+    with one_dropped_connection(postgres_url, idle_ping_seconds=60.0) as (db, first):
         with pytest.raises(Unavailable):
             backend_pid(db)
         assert backend_pid(db) != first
-    finally:
-        db.dispose()

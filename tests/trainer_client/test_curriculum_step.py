@@ -17,7 +17,8 @@ import pytest
 
 from tests.conftest import LiveServer
 from tests.trainer_client.conftest import FAST_RETRY, module_server
-from trainer_client import Batch, Curriculum, CurriculumClient, InvalidRequestError, Report, Run
+from tests.trainer_client.run_state import applied, progress
+from trainer_client import Batch, Curriculum, CurriculumClient, InvalidRequestError, Report
 
 ARMS = [{"name": "easy", "size": 50}, {"name": "medium", "size": 30}, {"name": "hard", "size": 7}]
 STRATEGY = {"name": "sec", "alpha": 0.5, "tau": 0.5}
@@ -41,22 +42,6 @@ def live_server(
 def drawn(batch: Batch) -> tuple[Any, ...]:
     """What a batch handed out (its ids aside)."""
     return (batch.step, batch.probabilities, [(item.arm, item.index) for item in batch])
-
-
-def applied(report: Report | None) -> tuple[Any, ...] | None:
-    """What a report answered (its ids aside)."""
-    if report is None:
-        return None
-    return (report.step, report.arm_rewards, report.q, report.probabilities)
-
-
-def state(run: Run) -> tuple[Any, ...]:
-    """A run's progress and per-arm counters and values."""
-    arms = [
-        (arm.name, arm.times_sampled, arm.times_reported, arm.q, arm.probability, arm.last_reward)
-        for arm in run.arms
-    ]
-    return (run.step, run.samples, run.samples_pending, run.samples_expired, arms)
 
 
 Signals = list[list[float] | None]
@@ -117,7 +102,7 @@ def test_report_and_next_equals_next_batch_then_report(live_server: LiveServer, 
     assert [len(b) for b in batches] == SIZES
     assert [applied(r) for r in reports] == [applied(r) for r in twin_reports]
     assert [r.step for r in reports] == list(range(1, len(SIZES) + 1))
-    assert state(after) == state(after_twin)
+    assert progress(after) == progress(after_twin)
     # one report per step, one draw per step, nothing left drawn and untrained
     assert (after.step, after.samples, after.samples_pending) == (len(SIZES), len(SIZES), 0)
     assert sum(arm.times_sampled for arm in after.arms) == sum(SIZES)
@@ -171,4 +156,4 @@ def test_bad_input_raises_and_sends_nothing(live_server: LiveServer) -> None:
         assert sent == [] and cur.last_report is None
         after = cur.run()
     assert (before.step, before.samples) == (0, 1)
-    assert state(after) == state(before)
+    assert progress(after) == progress(before)

@@ -17,12 +17,11 @@ import pytest
 
 from tests.conftest import LiveServer
 from tests.trainer_client.conftest import FAST_RETRY, module_server
+from tests.trainer_client.run_state import applied, progress
 from trainer_client import (
     AsyncCurriculumClient,
     CurriculumClient,
     InvalidRequestError,
-    Report,
-    Run,
     Sample,
     StepResult,
 )
@@ -62,22 +61,6 @@ def drawn(sample: Sample) -> tuple[Any, ...]:
             for item in sample.items
         ],
     )
-
-
-def applied(report: Report | None) -> tuple[Any, ...] | None:
-    """What a report answered (its ids aside)."""
-    if report is None:
-        return None
-    return (report.step, report.arm_rewards, report.q, report.probabilities)
-
-
-def state(run: Run) -> tuple[Any, ...]:
-    """A run's progress and per-arm counters and values."""
-    arms = [
-        (arm.name, arm.times_sampled, arm.times_reported, arm.q, arm.probability, arm.last_reward)
-        for arm in run.arms
-    ]
-    return (run.step, run.samples, run.samples_pending, run.samples_expired, arms)
 
 
 def results_for(sample: Sample, step: int) -> list[dict[str, Any]]:
@@ -124,7 +107,7 @@ def test_steps_equal_report_then_sample(live_server: LiveServer, kind: str) -> N
             assert all(item.n_rollouts is not None for item in previous.items)
 
         after, after_twin = client.get_run(stepped.run_id), client.get_run(twin.run_id)
-    assert state(after) == state(after_twin)
+    assert progress(after) == progress(after_twin)
     # one report per trained step; one draw per step plus the first; only the last unreported
     assert (after.step, after.samples, after.samples_pending) == (STEPS, STEPS + 1, 1)
     assert sum(arm.times_sampled for arm in after.arms) == (STEPS + 1) * BATCH
@@ -214,7 +197,7 @@ def test_a_refused_step_changes_nothing(live_server: LiveServer) -> None:
             )
         after = client.get_run(run.run_id)
     assert (before.step, before.samples, before.samples_pending) == (0, 1, 1)
-    assert state(after) == state(before)
+    assert progress(after) == progress(before)
 
 
 def test_the_async_step_matches_the_sync_step(live_server: LiveServer) -> None:
@@ -260,5 +243,5 @@ def test_the_async_step_matches_the_sync_step(live_server: LiveServer) -> None:
         (applied(s.report), drawn(s.sample)) for s in by_sync
     ]
     assert not any(a.report_replayed for a in by_async)
-    assert state(after_async) == state(after_sync)
+    assert progress(after_async) == progress(after_sync)
     assert (after_async.step, after_async.samples) == (3, 4)

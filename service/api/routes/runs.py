@@ -25,7 +25,6 @@ from service.api.deps import (
 from service.domain import history as history_domain
 from service.domain import rewind as rewind_domain
 from service.domain import runs as domain
-from service.events import EventBus
 from service.schemas import (
     CreateRunRequest,
     ErrorOut,
@@ -133,8 +132,7 @@ def sample(run_id: str, raw: bytes, hot: Hot) -> Response:
     answer = domain.sample(
         hot.db, run_id, body, hot.settings, who.tenant, hot.cache, clock=hot.clock
     )
-    observability.record_sample(hot.db, run_id, len(answer.items))
-    publish_sample(hot.events, run_id, answer)
+    announce_sample(hot, run_id, answer)
     return json_answer(answer)
 
 
@@ -164,8 +162,7 @@ def samples(run_id: str, raw: bytes, hot: Hot) -> Response:
         clock=hot.clock,
     )
     for answer in answers:
-        observability.record_sample(hot.db, run_id, len(answer.items))
-        publish_sample(hot.events, run_id, answer)
+        announce_sample(hot, run_id, answer)
     return json_answer(SamplesOut(samples=answers))
 
 
@@ -187,10 +184,9 @@ def report(run_id: str, raw: bytes, hot: Hot) -> Response:
     answer, repeated = domain.report(
         hot.db, run_id, body, hot.settings, who.tenant, hot.cache, clock=hot.clock
     )
-    observability.record_report(hot.db, run_id, len(body.results), repeated)
+    announce_report(hot, run_id, answer, len(body.results), repeated)
     if repeated:
         return json_answer(answer, {"Idempotent-Replayed": "true"})
-    hot.events.publish(run_id, {"type": "report", **answer.model_dump()})
     return json_answer(answer)
 
 
@@ -211,20 +207,27 @@ def step(run_id: str, raw: bytes, hot: Hot) -> Response:
     who = writer_in_this_thread(hot.request)
     body = parse_body(StepRequest, raw)
     answer = domain.step(hot.db, run_id, body, hot.settings, who.tenant, hot.cache, clock=hot.clock)
-    if body.report is not None:
-        observability.record_report(
-            hot.db, run_id, len(body.report.results), answer.report_replayed
+    if body.report is not None and answer.report is not None:
+        announce_report(
+            hot, run_id, answer.report, len(body.report.results), answer.report_replayed
         )
-        if answer.report is not None and not answer.report_replayed:
-            hot.events.publish(run_id, {"type": "report", **answer.report.model_dump()})
-    observability.record_sample(hot.db, run_id, len(answer.sample.items))
-    publish_sample(hot.events, run_id, answer.sample)
+    announce_sample(hot, run_id, answer.sample)
     return json_answer(answer)
 
 
-def publish_sample(events: EventBus, run_id: str, answer: SampleOut) -> None:
-    """The dashboard's event for an answered sample."""
-    events.publish(run_id, {"type": "sample", "sample_id": answer.sample_id, "step": answer.step})
+def announce_sample(hot: Hot, run_id: str, answer: SampleOut) -> None:
+    """Count an answered sample and send the dashboard its event."""
+    observability.record_sample(hot.db, run_id, len(answer.items))
+    event = {"type": "sample", "sample_id": answer.sample_id, "step": answer.step}
+    hot.events.publish(run_id, event)
+
+
+def announce_report(hot: Hot, run_id: str, answer: ReportOut, results: int, repeated: bool) -> None:
+    """Count a report of ``results`` problems; a new one (not a repeat) goes to the
+    dashboard's event stream."""
+    observability.record_report(hot.db, run_id, results, repeated)
+    if not repeated:
+        hot.events.publish(run_id, {"type": "report", **answer.model_dump()})
 
 
 @router.get("/{run_id}/history", response_model=HistoryOut)
